@@ -70,7 +70,10 @@ type CloseError struct {
 	Code   CloseCode
 	Reason string
 	Local  bool
+	Err    error // the cause of a local failure, if any
 }
+
+func (e *CloseError) Unwrap() error { return e.Err }
 
 func (e *CloseError) Error() string {
 	who := "peer"

@@ -1,0 +1,167 @@
+package conn
+
+import (
+	"errors"
+	"io"
+	"slices"
+
+	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/handshake"
+)
+
+var (
+	errInflateTooBig = &frame.Error{Code: frame.CloseTooBig, Rule: "message inflates past the read limit"}
+	errInflate       = &frame.Error{Code: frame.CloseInvalidPayload, Rule: "corrupt permessage-deflate data"}
+)
+
+// negotiation carries permessage-deflate through the opening handshake.
+type negotiation struct {
+	cfg     *deflate.Config
+	offered deflate.Params
+	agreed  *deflate.Agreement
+}
+
+func toHandshake(ps []deflate.Param) []handshake.Param {
+	out := make([]handshake.Param, len(ps))
+	for i, p := range ps {
+		out[i] = handshake.Param(p)
+	}
+	return out
+}
+
+func fromHandshake(ps []handshake.Param) []deflate.Param {
+	out := make([]deflate.Param, len(ps))
+	for i, p := range ps {
+		out[i] = deflate.Param(p)
+	}
+	return out
+}
+
+// accept answers the client's offers: the first acceptable permessage-deflate
+// offer wins; malformed ones are declined, as RFC 7692 section 5 asks.
+func (n *negotiation) accept(offers []handshake.Extension) ([]handshake.Extension, error) {
+	for _, o := range offers {
+		if o.Name != deflate.ExtensionName {
+			continue
+		}
+		p, err := deflate.ParseParams(fromHandshake(o.Params))
+		if err != nil {
+			continue
+		}
+		resp, a, ok := n.cfg.Accept(p)
+		if !ok {
+			continue
+		}
+		n.agreed = &a
+		return []handshake.Extension{{Name: deflate.ExtensionName, Params: toHandshake(resp.Append(nil))}}, nil
+	}
+	return nil, nil
+}
+
+// offer adds our offer to a client's options and checks the answer.
+func (n *negotiation) offer(do *handshake.DialOptions) {
+	if n.cfg == nil {
+		return
+	}
+	n.offered = n.cfg.Offer()
+	do.Extensions = append(slices.Clone(do.Extensions), handshake.Extension{
+		Name: deflate.ExtensionName, Params: toHandshake(n.offered.Append(nil)),
+	})
+	check := do.CheckExtensions
+	do.CheckExtensions = func(accepted []handshake.Extension) error {
+		for _, e := range accepted {
+			if e.Name != deflate.ExtensionName {
+				continue
+			}
+			if n.agreed != nil {
+				return errors.New("permessage-deflate accepted twice")
+			}
+			p, err := deflate.ParseParams(fromHandshake(e.Params))
+			if err != nil {
+				return err
+			}
+			a, err := n.cfg.Verify(n.offered, p)
+			if err != nil {
+				return err
+			}
+			n.agreed = &a
+		}
+		if check != nil {
+			return check(accepted)
+		}
+		return nil
+	}
+}
+
+func (n *negotiation) codec(server bool) *codec {
+	if n.agreed == nil {
+		return nil
+	}
+	threshold := n.cfg.Threshold
+	if threshold == 0 {
+		threshold = deflate.DefaultThreshold
+	}
+	return &codec{
+		comp:      deflate.NewCompressor(*n.agreed, server, n.cfg.Level),
+		decomp:    deflate.NewDecompressor(*n.agreed, server),
+		threshold: threshold,
+	}
+}
+
+// codec is a connection's compression state.
+type codec struct {
+	comp      *deflate.Compressor
+	decomp    *deflate.Decompressor
+	threshold int
+	zin, zout []byte // compressed payloads, received and sent
+}
+
+func (cd *codec) reader(src io.Reader, limit int64) io.Reader {
+	return cd.decomp.Reader(src, limit)
+}
+
+func (cd *codec) writer(dst io.Writer) io.WriteCloser { return cd.comp.Writer(dst) }
+
+// readCompressed appends the rest of the current compressed message,
+// inflated, to buf.
+func (c *Conn) readCompressed(buf []byte) ([]byte, error) {
+	cd := c.codec
+	var err error
+	// zin keeps what arrived if a deadline cuts the read short.
+	if cd.zin, err = c.readFrames(cd.zin, false); err != nil {
+		return buf, err
+	}
+	start := len(buf)
+	buf, err = cd.decomp.Decompress(buf, cd.zin, c.opts.ReadLimit)
+	cd.zin = cd.zin[:0]
+	if cap(cd.zin) > 64<<10 {
+		cd.zin = nil // do not hold a large message's buffer
+	}
+	switch {
+	case errors.Is(err, deflate.ErrTooLarge):
+		return buf, errInflateTooBig
+	case err != nil:
+		return buf, errInflate
+	}
+	if c.msgText && !c.utf8.Write(buf[start:]) {
+		return buf, frame.ErrInvalidUTF8
+	}
+	return buf, c.endMessage()
+}
+
+// writeCompressed sends p compressed, as one frame with RSV1 set.
+func (c *Conn) writeCompressed(op frame.Opcode, p []byte) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	cd := c.codec
+	var err error
+	if cd.zout, err = cd.comp.Compress(cd.zout[:0], p); err != nil {
+		return err
+	}
+	err = c.writeFrame(frame.Header{Fin: true, Rsv: frame.Rsv1, Op: op}, cd.zout)
+	if cap(cd.zout) > 64<<10 {
+		cd.zout = nil
+	}
+	return err
+}

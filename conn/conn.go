@@ -1,0 +1,1050 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	crand "crypto/rand"
+
+	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/internal/utf8check"
+	"github.com/pushwire/pushwire/mask"
+)
+
+// Defaults of Options.
+const (
+	DefaultReadLimit       = 16 << 20
+	DefaultMaxFragments    = 1 << 20
+	DefaultReadBufferSize  = 4096
+	DefaultWriteBufferSize = 4096
+	DefaultCloseTimeout    = 5 * time.Second
+)
+
+// Options tune a connection. The zero value of each field selects its default.
+type Options struct {
+	// ReadLimit bounds the size of a received message, after decompression;
+	// a larger one fails the connection with CloseTooBig. Default 16 MiB; a
+	// negative value removes the bound.
+	ReadLimit int64
+	// MaxFragments bounds the frames of one received message, so that a
+	// peer cannot stream empty continuation frames forever. Default 2^20.
+	MaxFragments int
+	// ReadBufferSize and WriteBufferSize size the connection's buffers.
+	// Messages larger than the buffers bypass them. Default 4 KiB each.
+	ReadBufferSize  int
+	WriteBufferSize int
+	// CloseTimeout bounds the wait for the peer's close frame, and the write
+	// of ours. Default 5 s.
+	CloseTimeout time.Duration
+	// PingInterval, if set, sends a ping after that long without any frame
+	// from the peer; if the peer then stays silent for PongTimeout (default:
+	// PingInterval), the connection fails: a half-open peer is detected.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// OnPing and OnPong are called by the reader for each ping and pong, with
+	// a payload that is valid only during the call. A pong answers every
+	// ping without help from OnPing.
+	OnPing func(payload []byte)
+	OnPong func(payload []byte)
+}
+
+func (o *Options) withDefaults() Options {
+	var d Options
+	if o != nil {
+		d = *o
+	}
+	if d.ReadLimit == 0 {
+		d.ReadLimit = DefaultReadLimit
+	}
+	if d.ReadLimit < 0 {
+		d.ReadLimit = 1<<63 - 1
+	}
+	if d.MaxFragments <= 0 {
+		d.MaxFragments = DefaultMaxFragments
+	}
+	// A control frame must fit the read buffer whole.
+	d.ReadBufferSize = max(d.ReadBufferSize, 256)
+	if o == nil || o.ReadBufferSize == 0 {
+		d.ReadBufferSize = DefaultReadBufferSize
+	}
+	d.WriteBufferSize = max(d.WriteBufferSize, 256)
+	if o == nil || o.WriteBufferSize == 0 {
+		d.WriteBufferSize = DefaultWriteBufferSize
+	}
+	if d.CloseTimeout <= 0 {
+		d.CloseTimeout = DefaultCloseTimeout
+	}
+	if d.PingInterval > 0 && d.PongTimeout <= 0 {
+		d.PongTimeout = d.PingInterval
+	}
+	return d
+}
+
+// Role tells which end of the connection this side is.
+type Role bool
+
+const (
+	Server Role = true
+	Client Role = false
+)
+
+var (
+	errTooManyFragments = &frame.Error{Code: frame.ClosePolicyViolation, Rule: "too many fragments in one message"}
+	errNotCompressed    = &frame.Error{Code: frame.CloseProtocolError, Rule: "compressed message without a negotiated extension"}
+	errWriterClosed = errors.New("websocket: write to a closed message writer")
+)
+
+// Conn is a WebSocket connection. Any number of goroutines may write to it at
+// once; one goroutine at a time may read from it.
+type Conn struct {
+	nc     net.Conn
+	server bool
+	opts   Options
+	codec  *codec // nil when no compression was negotiated
+
+	// Reader state; readMu serialises readers and Close's own draining.
+	readMu   sync.Mutex
+	rbuf     []byte
+	r, w     int // rbuf[r:w] holds received bytes not yet consumed
+	check    frame.Checker
+	hdr      frame.Header // the current data frame
+	left     int64        // payload bytes of hdr not yet read
+	maskPos  int
+	inMsg    bool // a data message has begun and not ended
+	msgText  bool
+	msgZip   bool
+	msgSize  int64
+	frames   int
+	utf8     utf8check.Validator
+	partial  []byte // message bytes read before a deadline cut ReadMessage short
+	ctrl     [frame.MaxControlPayload]byte
+	mr       messageReader
+
+	// Writer state. msgSem admits one data message at a time (a context can
+	// abandon the wait); frameMu one frame at a time, so that control frames
+	// interleave with the fragments of a streamed message.
+	msgSem   chan struct{}
+	frameMu  sync.Mutex
+	wbuf     []byte
+	bufArr   [2][]byte
+	bufs     net.Buffers // over bufArr, a field so that writev does not allocate
+	rng      *rand.ChaCha8
+	writeErr error // sticky, under frameMu
+	mw       messageWriter
+
+	// The user's deadlines (unix nanoseconds, 0 for none), restored after a
+	// cancelled context moved them; fired receives from context callbacks.
+	rdeadline, wdeadline atomic.Int64
+	rfired, wfired       chan struct{}
+
+	closeSent atomic.Bool
+	final     atomic.Pointer[CloseError] // how the connection ended; set once
+	done      chan struct{} // closed once reading has ended (peer's close or failure)
+	doneOnce  sync.Once
+	closeOnce sync.Once
+
+	pongs    chan struct{} // signalled by the reader on each pong, for Ping
+	lastRead atomic.Int64  // unix nanoseconds of the last frame received, for keepalive
+	keep     atomic.Pointer[time.Timer]
+}
+
+// New makes a Conn of the given role over nc, whose opening handshake is
+// complete. buffered holds bytes already read from nc past the handshake.
+func New(nc net.Conn, role Role, buffered []byte, opts *Options) *Conn {
+	return newConn(nc, role, buffered, opts, nil)
+}
+
+func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) *Conn {
+	c := &Conn{
+		nc:     nc,
+		server: bool(role),
+		opts:   opts.withDefaults(),
+		codec:  cd,
+		msgSem: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		pongs:  make(chan struct{}, 1),
+		rfired: make(chan struct{}, 1),
+		wfired: make(chan struct{}, 1),
+	}
+	c.check.Server = c.server
+	if cd != nil {
+		c.check.Rsv = frame.Rsv1
+	}
+	c.mr.c = c
+	c.mr.raw.c = c
+	c.mw.c = c
+	if len(buffered) > 0 {
+		c.rbuf = make([]byte, max(c.opts.ReadBufferSize, len(buffered)))
+		c.w = copy(c.rbuf, buffered)
+	}
+	if !c.server {
+		var seed [32]byte
+		crand.Read(seed[:])
+		c.rng = rand.NewChaCha8(seed)
+	}
+	if c.opts.PingInterval > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+		// Stored before it can fire: keepalive reschedules it.
+		t := time.AfterFunc(time.Hour, c.keepalive)
+		c.keep.Store(t)
+		t.Reset(c.opts.PingInterval)
+	}
+	return c
+}
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Compressed reports whether permessage-deflate was negotiated.
+func (c *Conn) Compressed() bool { return c.codec != nil }
+
+// SetReadDeadline sets the deadline for reads. A read that reaches it
+// returns an error satisfying errors.Is(err, os.ErrDeadlineExceeded) and
+// leaves the connection usable: the next read resumes where it stopped.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rdeadline.Store(unixNano(t))
+	return c.nc.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the deadline for writes. A write that reaches it
+// part way through a frame fails the connection, since the stream cannot be
+// resumed.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdeadline.Store(unixNano(t))
+	return c.nc.SetWriteDeadline(t)
+}
+
+// ---- Reading ----
+
+// ReadMessage reads the next data message, appending its payload to buf[:0].
+// Control frames that arrive first are answered. It returns a *CloseError
+// once the peer closed or the connection failed; a cancelled ctx or a read
+// deadline returns their error and keeps the connection usable.
+func (c *Conn) ReadMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.final.Load() != nil {
+		return 0, buf[:0], c.final.Load()
+	}
+	w, err := c.watch(ctx, true)
+	if err != nil {
+		return 0, buf[:0], err
+	}
+	typ, buf, err := c.readMessage(buf[:0])
+	if w != nil {
+		err = c.unwatch(ctx, w, err, true)
+	}
+	return typ, buf, err
+}
+
+func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
+	if len(c.partial) > 0 {
+		buf = append(buf, c.partial...)
+		c.partial = c.partial[:0]
+	}
+	if !c.inMsg {
+		if err := c.beginMessage(); err != nil {
+			if isTimeout(err) {
+				return 0, buf[:0], err
+			}
+			return 0, buf[:0], c.readFailed(err)
+		}
+	}
+	typ := Binary
+	if c.msgText {
+		typ = Text
+	}
+	var err error
+	if c.msgZip {
+		buf, err = c.readCompressed(buf)
+	} else {
+		buf, err = c.readPlain(buf)
+	}
+	if err != nil {
+		if isTimeout(err) {
+			c.partial = append(c.partial[:0], buf...)
+			return 0, buf[:0], err
+		}
+		return 0, buf[:0], c.readFailed(err)
+	}
+	return typ, buf, nil
+}
+
+// readPlain appends the rest of the current uncompressed message to buf.
+func (c *Conn) readPlain(buf []byte) ([]byte, error) {
+	buf, err := c.readFrames(buf, c.msgText)
+	if err != nil {
+		return buf, err
+	}
+	return buf, c.endMessage()
+}
+
+// readFrames appends the rest of the current message's payload, as sent, to
+// buf, checking it as UTF-8 text as it arrives if text is set.
+func (c *Conn) readFrames(buf []byte, text bool) ([]byte, error) {
+	for {
+		if c.left == 0 {
+			if c.hdr.Fin {
+				return buf, nil
+			}
+			if err := c.nextFragment(); err != nil {
+				return buf, err
+			}
+			continue
+		}
+		n := len(buf)
+		if cap(buf)-n < int(c.left) {
+			buf = append(buf[:cap(buf)], make([]byte, int(c.left)-(cap(buf)-n))...)
+		}
+		buf = buf[:n+int(c.left)]
+		m, err := c.readPayload(buf[n:])
+		buf = buf[:n+m]
+		if text && !c.utf8.Write(buf[n:]) {
+			return buf, frame.ErrInvalidUTF8
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// beginMessage reads frames, answering control frames, up to the first frame
+// of a data message.
+func (c *Conn) beginMessage() error {
+	h, err := c.nextDataFrame()
+	if err != nil {
+		return err
+	}
+	c.inMsg = true
+	c.msgText = h.Op == frame.OpText
+	c.msgZip = h.Rsv&frame.Rsv1 != 0
+	c.msgSize = h.Length
+	c.frames = 1
+	c.utf8.Reset()
+	return c.sizeCheck()
+}
+
+func (c *Conn) nextFragment() error {
+	h, err := c.nextDataFrame()
+	if err != nil {
+		return err
+	}
+	c.msgSize += h.Length
+	c.frames++
+	if c.frames > c.opts.MaxFragments {
+		return errTooManyFragments
+	}
+	return c.sizeCheck()
+}
+
+func (c *Conn) sizeCheck() error {
+	limit := c.opts.ReadLimit
+	if c.msgZip {
+		// The inflated size is bounded by the decompressor; this bounds what
+		// is buffered, allowing for deflate's stored-block overhead.
+		limit = satAdd(limit, limit>>8+64)
+	}
+	if c.msgSize > limit {
+		return frame.ErrTooBig
+	}
+	return nil
+}
+
+func satAdd(a, b int64) int64 {
+	if a > 1<<63-1-b {
+		return 1<<63 - 1
+	}
+	return a + b
+}
+
+func (c *Conn) endMessage() error {
+	c.inMsg = false
+	if c.msgText && !c.utf8.Complete() {
+		return frame.ErrInvalidUTF8
+	}
+	return nil
+}
+
+// nextDataFrame reads headers until a data frame's, handling control frames.
+func (c *Conn) nextDataFrame() (frame.Header, error) {
+	for {
+		h, err := c.readHeader()
+		if err != nil {
+			return h, err
+		}
+		if !h.Op.IsControl() {
+			c.hdr, c.left, c.maskPos = h, h.Length, 0
+			return h, nil
+		}
+		if err := c.control(h); err != nil {
+			return h, err
+		}
+	}
+}
+
+func (c *Conn) readHeader() (frame.Header, error) {
+	for {
+		h, n, err := frame.Parse(c.rbuf[c.r:c.w])
+		if err == frame.ErrShort {
+			if err := c.fill(n); err != nil {
+				return h, err
+			}
+			continue
+		}
+		if err != nil {
+			return h, err
+		}
+		c.r += n
+		if c.opts.PingInterval > 0 {
+			c.lastRead.Store(time.Now().UnixNano())
+		}
+		return h, c.check.Check(h)
+	}
+}
+
+// fill reads until at least need bytes are buffered.
+func (c *Conn) fill(need int) error {
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, c.opts.ReadBufferSize)
+	}
+	if c.w-c.r >= need {
+		return nil
+	}
+	if c.r > 0 {
+		c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+		c.r = 0
+	}
+	for c.w < need {
+		n, err := c.nc.Read(c.rbuf[c.w:])
+		c.w += n
+		if err != nil {
+			if c.w >= need {
+				return nil
+			}
+			if err == io.EOF && c.w > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readPayload reads at most len(p) payload bytes of the current frame into p
+// and unmasks them. It makes at most one read from the network, so that a
+// caller can check what arrived before the rest of the frame does.
+func (c *Conn) readPayload(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if c.r < c.w {
+		n = copy(p, c.rbuf[c.r:c.w])
+		c.r += n
+	} else if len(p) >= len(c.rbuf) || c.rbuf == nil {
+		// Large payloads go straight into the caller's memory.
+		n, err = c.nc.Read(p)
+	} else {
+		c.r, c.w = 0, 0
+		if err = c.fill(1); err == nil {
+			n = copy(p, c.rbuf[c.r:c.w])
+			c.r += n
+		}
+	}
+	if c.hdr.Masked {
+		c.maskPos = mask.XOR(p[:n], c.hdr.Key, c.maskPos)
+	}
+	c.left -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if n > 0 && err != nil && c.left > 0 {
+		// Report the bytes now and the error on the next call.
+		err = nil
+	}
+	return n, err
+}
+
+// control handles a control frame whose header was just read.
+func (c *Conn) control(h frame.Header) error {
+	n := int(h.Length)
+	if err := c.fill(n); err != nil {
+		return err
+	}
+	p := c.ctrl[:n]
+	copy(p, c.rbuf[c.r:c.r+n])
+	c.r += n
+	if h.Masked {
+		mask.XOR(p, h.Key, 0)
+	}
+	switch h.Op {
+	case frame.OpPing:
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(p)
+		}
+		if c.closeSent.Load() {
+			return nil
+		}
+		if err := c.writeControl(frame.OpPong, p); err != nil && !errors.Is(err, ErrClosed) {
+			return err
+		}
+	case frame.OpPong:
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(p)
+		}
+		select {
+		case c.pongs <- struct{}{}:
+		default:
+		}
+	case frame.OpClose:
+		return c.peerClosed(p)
+	}
+	return nil
+}
+
+// peerClosed answers the peer's close frame and ends the connection.
+func (c *Conn) peerClosed(p []byte) error {
+	code, reason, err := frame.ParseClose(p)
+	if err != nil {
+		return err
+	}
+	ce := &CloseError{Code: code, Reason: string(reason)}
+	if c.closeSent.CompareAndSwap(false, true) {
+		// Echo the code, as RFC 6455 section 5.5.1 suggests.
+		var b [2]byte
+		c.writeControl(frame.OpClose, frame.AppendClose(b[:0], code, ""))
+	}
+	if !c.server {
+		// The server closes the TCP connection first (RFC 6455 section
+		// 7.1.1); wait a bounded time for it.
+		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+		io.Copy(io.Discard, c.nc)
+	}
+	return c.finish(ce)
+}
+
+// readFailed turns a read error into the connection's final state. A broken
+// rule sends its close code to the peer.
+func (c *Conn) readFailed(err error) error {
+	if ce, ok := err.(*CloseError); ok {
+		return c.finish(ce)
+	}
+	ce := &CloseError{Code: CloseAbnormal, Local: true, Err: err}
+	if fe, ok := errors.AsType[*frame.Error](err); ok {
+		ce.Code, ce.Reason = fe.Code, fe.Rule
+		if c.closeSent.CompareAndSwap(false, true) {
+			var b [2]byte
+			c.writeControl(frame.OpClose, frame.AppendClose(b[:0], fe.Code, ""))
+		}
+	} else if c.closeSent.Load() && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		// We closed and the peer dropped the connection without answering.
+		ce.Local = true
+	}
+	return c.finish(ce)
+}
+
+// finish records how the connection ended, unless that is known already,
+// releases it, and returns the final state.
+func (c *Conn) finish(ce *CloseError) *CloseError {
+	c.final.CompareAndSwap(nil, ce)
+	c.doneOnce.Do(func() {
+		close(c.done)
+		if t := c.keep.Load(); t != nil {
+			t.Stop()
+		}
+		c.nc.Close()
+	})
+	return c.final.Load()
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// NextReader returns the next data message as a stream. The reader is valid
+// until the next call to NextReader or ReadMessage.
+func (c *Conn) NextReader() (MessageType, io.Reader, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.final.Load() != nil {
+		return 0, nil, c.final.Load()
+	}
+	if c.inMsg {
+		// Skip the rest of a message the caller left unread.
+		if _, _, err := c.readMessage(c.partial[:0]); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := c.beginMessage(); err != nil {
+		if isTimeout(err) {
+			return 0, nil, err
+		}
+		return 0, nil, c.readFailed(err)
+	}
+	c.mr.zip = nil
+	if c.msgZip {
+		c.mr.zip = c.codec.reader(&c.mr.raw, c.opts.ReadLimit)
+	}
+	typ := Binary
+	if c.msgText {
+		typ = Text
+	}
+	return typ, &c.mr, nil
+}
+
+// messageReader streams one message; raw yields its payload as sent.
+type messageReader struct {
+	c   *Conn
+	raw rawReader
+	zip io.Reader
+}
+
+func (r *messageReader) Read(p []byte) (int, error) {
+	c := r.c
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.final.Load() != nil {
+		return 0, c.final.Load()
+	}
+	if !c.inMsg {
+		return 0, io.EOF
+	}
+	var n int
+	var err error
+	if r.zip != nil {
+		n, err = r.zip.Read(p)
+		if n > 0 && c.msgText && !c.utf8.Write(p[:n]) {
+			err = frame.ErrInvalidUTF8
+		}
+		if err == io.EOF {
+			err = c.endMessage()
+			if err == nil {
+				err = io.EOF
+			}
+		}
+	} else {
+		n, err = r.raw.read(p)
+	}
+	if err != nil && err != io.EOF && !isTimeout(err) {
+		err = c.readFailed(err)
+	}
+	return n, err
+}
+
+// rawReader reads the payload of the current message across its fragments,
+// as sent (compressed or not).
+type rawReader struct{ c *Conn }
+
+func (r *rawReader) Read(p []byte) (int, error) {
+	c := r.c
+	for c.left == 0 {
+		if c.hdr.Fin {
+			return 0, io.EOF
+		}
+		if err := c.nextFragment(); err != nil {
+			return 0, err
+		}
+	}
+	return c.readPayload(p)
+}
+
+func (r *rawReader) read(p []byte) (int, error) {
+	c := r.c
+	n, err := r.Read(p)
+	if n > 0 && c.msgText && !c.utf8.Write(p[:n]) {
+		return n, frame.ErrInvalidUTF8
+	}
+	if err == io.EOF {
+		if err = c.endMessage(); err == nil {
+			err = io.EOF
+		}
+	}
+	return n, err
+}
+
+// ---- Writing ----
+
+// WriteMessage sends p as one message of type typ, in one frame. A cancelled
+// ctx abandons the wait for other writers; once the frame is under way, it
+// fails the connection.
+func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
+	if err := c.lockMessage(ctx); err != nil {
+		return err
+	}
+	defer c.unlockMessage()
+	w, err := c.watch(ctx, false)
+	if err != nil {
+		return err
+	}
+	err = c.writeMessage(typ, p)
+	if w != nil {
+		err = c.unwatch(ctx, w, err, false)
+	}
+	return err
+}
+
+func (c *Conn) writeMessage(typ MessageType, p []byte) error {
+	op := frame.OpBinary
+	if typ == Text {
+		op = frame.OpText
+	}
+	if c.codec != nil && len(p) >= c.codec.threshold {
+		return c.writeCompressed(op, p)
+	}
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	return c.writeFrame(frame.Header{Fin: true, Op: op}, p)
+}
+
+func (c *Conn) lockMessage(ctx context.Context) error {
+	select {
+	case c.msgSem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.msgSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return ErrClosed
+	}
+}
+
+func (c *Conn) unlockMessage() { <-c.msgSem }
+
+// writeControl sends one control frame.
+func (c *Conn) writeControl(op frame.Opcode, p []byte) error {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	if op == frame.OpClose {
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
+	}
+	return c.writeFrame(frame.Header{Fin: true, Op: op}, p)
+}
+
+// writeFrame writes one frame, header and payload in one system call where
+// they fit the buffer (or with writev where they do not). The caller holds
+// frameMu.
+func (c *Conn) writeFrame(h frame.Header, p []byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if h.Op != frame.OpClose && c.closeSent.Load() {
+		return ErrClosed
+	}
+	if c.wbuf == nil {
+		c.wbuf = make([]byte, 0, c.opts.WriteBufferSize+frame.MaxHeaderSize)
+	}
+	h.Length = int64(len(p))
+	if !c.server {
+		h.Masked = true
+		k := uint32(c.rng.Uint64())
+		h.Key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+	}
+	b := frame.AppendHeader(c.wbuf[:0], h)
+	var n int64
+	var err error
+	switch {
+	case len(b)+len(p) <= cap(b):
+		b = append(b, p...)
+		if h.Masked {
+			mask.XOR(b[len(b)-len(p):], h.Key, 0)
+		}
+		var m int
+		m, err = c.nc.Write(b)
+		n = int64(m)
+	case !h.Masked:
+		c.bufArr = [2][]byte{b, p}
+		c.bufs = c.bufArr[:]
+		n, err = c.bufs.WriteTo(c.nc)
+		c.bufArr = [2][]byte{}
+	default:
+		// The payload is the caller's: mask a copy, a buffer at a time.
+		pos := 0
+		for len(p) > 0 {
+			k := min(len(p), cap(b)-len(b))
+			b = append(b, p[:k]...)
+			pos = mask.XOR(b[len(b)-k:], h.Key, pos)
+			var m int
+			m, err = c.nc.Write(b)
+			n += int64(m)
+			if err != nil {
+				break
+			}
+			p = p[k:]
+			b = c.wbuf[:0]
+		}
+	}
+	if err != nil && (n > 0 || !isTimeout(err)) {
+		// Part of a frame may be out: the stream cannot continue.
+		c.writeErr = err
+		c.nc.Close()
+	}
+	return err
+}
+
+// NextWriter starts a message of type typ and returns a writer for its
+// payload; the message is sent in fragments as the writer's buffer fills and
+// ends when the writer is closed. Other messages wait until then; control
+// frames do not.
+func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if err := c.lockMessage(ctx); err != nil {
+		return nil, err
+	}
+	w := &c.mw
+	w.op = frame.OpBinary
+	if typ == Text {
+		w.op = frame.OpText
+	}
+	w.open = true
+	w.rsv = 0
+	w.zip = nil
+	if c.codec != nil {
+		w.rsv = frame.Rsv1
+		w.zip = c.codec.writer(&w.raw)
+	}
+	w.raw.w = w
+	if w.buf == nil {
+		w.buf = make([]byte, 0, c.opts.WriteBufferSize)
+	}
+	return w, nil
+}
+
+type messageWriter struct {
+	c    *Conn
+	op   frame.Opcode // of the next frame: the message's type, then continuation
+	rsv  byte
+	open bool
+	buf  []byte
+	raw  fragmenter
+	zip  io.WriteCloser
+}
+
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if !w.open {
+		return 0, errWriterClosed
+	}
+	if w.zip != nil {
+		return w.zip.Write(p)
+	}
+	return w.raw.Write(p)
+}
+
+func (w *messageWriter) Close() error {
+	if !w.open {
+		return errWriterClosed
+	}
+	w.open = false
+	defer w.c.unlockMessage()
+	if w.zip != nil {
+		if err := w.zip.Close(); err != nil {
+			return err
+		}
+	}
+	return w.flush(true)
+}
+
+func (w *messageWriter) flush(fin bool) error {
+	c := w.c
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	err := c.writeFrame(frame.Header{Fin: fin, Op: w.op, Rsv: w.rsv}, w.buf)
+	w.buf = w.buf[:0]
+	w.op, w.rsv = frame.OpContinuation, 0
+	return err
+}
+
+// fragmenter buffers a message's (possibly compressed) payload and sends a
+// fragment each time the buffer fills.
+type fragmenter struct{ w *messageWriter }
+
+func (f *fragmenter) Write(p []byte) (int, error) {
+	w := f.w
+	n := 0
+	for len(p) > 0 {
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(false); err != nil {
+				return n, err
+			}
+		}
+		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+		n += k
+	}
+	return n, nil
+}
+
+// ---- Control ----
+
+// Ping sends a ping and waits for a pong. A reader must be running: pongs are
+// received by ReadMessage or NextReader on another goroutine.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if len(payload) > frame.MaxControlPayload {
+		return frame.ErrControlTooLong
+	}
+	select {
+	case <-c.pongs:
+	default:
+	}
+	if err := c.writeControl(frame.OpPing, payload); err != nil {
+		return err
+	}
+	select {
+	case <-c.pongs:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.final.Load()
+	}
+}
+
+// keepalive runs on a timer: it pings a peer that has been silent for
+// PingInterval and fails one that stays silent for PongTimeout more.
+func (c *Conn) keepalive() {
+	idle := time.Since(time.Unix(0, c.lastRead.Load()))
+	switch {
+	case idle >= c.opts.PingInterval+c.opts.PongTimeout:
+		// Half-open: closing the socket ends the reader with 1006.
+		c.nc.Close()
+		return
+	case idle >= c.opts.PingInterval:
+		if err := c.writeControl(frame.OpPing, nil); err != nil {
+			return
+		}
+		c.keep.Load().Reset(c.opts.PingInterval + c.opts.PongTimeout - idle)
+	default:
+		c.keep.Load().Reset(c.opts.PingInterval - idle)
+	}
+}
+
+// ---- Closing ----
+
+// Close sends a close frame with code and reason, waits up to CloseTimeout
+// for the peer's, and closes the connection. It returns nil when the close
+// handshake completed. Close may be called from any goroutine, any number of
+// times.
+func (c *Conn) Close(code CloseCode, reason string) error {
+	var err error
+	c.closeOnce.Do(func() { err = c.close(code, reason) })
+	if err != nil {
+		return err
+	}
+	<-c.done
+	return nil
+}
+
+func (c *Conn) close(code CloseCode, reason string) error {
+	if c.closeSent.CompareAndSwap(false, true) {
+		var b [frame.MaxControlPayload]byte
+		if err := c.writeControl(frame.OpClose, frame.AppendClose(b[:0], code, reason)); err != nil {
+			c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: err})
+			return err
+		}
+	}
+	timer := time.AfterFunc(c.opts.CloseTimeout, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer timer.Stop()
+	if c.readMu.TryLock() {
+		// No reader is running: drain until the peer's close.
+		for c.final.Load() == nil {
+			var err error
+			if c.inMsg {
+				_, err = io.Copy(io.Discard, &c.mr.raw)
+				if err == nil {
+					err = c.endMessage()
+				}
+				if err != nil {
+					c.readFailed(err)
+				}
+				continue
+			}
+			if err = c.beginMessage(); err != nil {
+				c.readFailed(err)
+			}
+		}
+		c.readMu.Unlock()
+	} else {
+		select {
+		case <-c.done:
+		case <-time.After(c.opts.CloseTimeout):
+		}
+	}
+	if ce := c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrClosed}); ce.Local {
+		return ce
+	}
+	return nil
+}
+
+// ---- Contexts ----
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// watch makes ctx's cancellation cut the read (or write) short by moving its
+// deadline into the past. It returns nil when ctx can never be cancelled.
+func (c *Conn) watch(ctx context.Context, read bool) (func() bool, error) {
+	if ctx.Done() == nil {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.AfterFunc(ctx, func() {
+		if read {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+			c.rfired <- struct{}{}
+		} else {
+			c.nc.SetWriteDeadline(aLongTimeAgo)
+			c.wfired <- struct{}{}
+		}
+	}), nil
+}
+
+// unwatch ends watch. If ctx fired, it restores the user's deadline and
+// reports the context's error in place of the deadline's.
+func (c *Conn) unwatch(ctx context.Context, stop func() bool, err error, read bool) error {
+	if stop() {
+		return err
+	}
+	if read {
+		<-c.rfired
+		c.nc.SetReadDeadline(fromUnixNano(c.rdeadline.Load()))
+	} else {
+		<-c.wfired
+		c.nc.SetWriteDeadline(fromUnixNano(c.wdeadline.Load()))
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return ctx.Err()
+	}
+	return err
+}

@@ -1,0 +1,82 @@
+package conn_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/pushwire/pushwire/conn"
+)
+
+// An echo server, and a client that sends one message and reads it back.
+func Example() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := conn.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		var buf []byte
+		for {
+			typ, msg, err := c.ReadMessage(r.Context(), buf)
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(r.Context(), typ, msg); err != nil {
+				return
+			}
+			buf = msg
+		}
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := conn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c.WriteMessage(ctx, conn.Text, []byte("hello"))
+	typ, msg, _ := c.ReadMessage(ctx, nil)
+	fmt.Println(typ, string(msg))
+	fmt.Println(c.Close(conn.CloseNormal, "bye"))
+	// Output:
+	// text hello
+	// <nil>
+}
+
+// A message streamed in pieces arrives as one.
+func ExampleConn_NextWriter() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := conn.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		_, msg, err := c.ReadMessage(r.Context(), nil)
+		if err == nil {
+			c.WriteMessage(r.Context(), conn.Text, []byte(fmt.Sprintf("got %d bytes", len(msg))))
+		}
+		c.Close(conn.CloseNormal, "")
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := conn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w, _ := c.NextWriter(ctx, conn.Binary)
+	for range 100 {
+		w.Write(make([]byte, 1000))
+	}
+	w.Close()
+	_, msg, _ := c.ReadMessage(ctx, nil)
+	fmt.Println(string(msg))
+	_, _, err = c.ReadMessage(ctx, nil)
+	fmt.Println(conn.CloseStatus(err))
+	// Output:
+	// got 100000 bytes
+	// 1000
+}

@@ -1,0 +1,108 @@
+package conn
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/handshake"
+)
+
+// AcceptOptions configure the server side of the opening handshake and the
+// connection it makes.
+type AcceptOptions struct {
+	Options
+	// Subprotocols are the subprotocols supported, in order of preference.
+	Subprotocols []string
+	// OriginPatterns are origin hosts allowed besides the request's own
+	// (path.Match patterns such as "*.example.com"). By default a browser's
+	// request from another origin is refused with 403.
+	OriginPatterns []string
+	// CheckOrigin, if set, replaces the origin policy.
+	CheckOrigin func(r *http.Request) bool
+	// Header holds extra response headers.
+	Header http.Header
+	// Compression enables permessage-deflate when the client offers it.
+	Compression *deflate.Config
+	// HandshakeTimeout and MaxHeaderBytes bound AcceptConn's reading of the
+	// request.
+	HandshakeTimeout time.Duration
+	MaxHeaderBytes   int
+}
+
+// DialOptions configure the client side of the opening handshake and the
+// connection it makes.
+type DialOptions struct {
+	Options
+	handshake.DialOptions
+	// Compression offers permessage-deflate.
+	Compression *deflate.Config
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection. On failure it
+// has answered the request with the right status, and returns the error.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	so, neg := serverOptions(opts)
+	nc, res, err := handshake.Upgrade(w, r, so)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true)), nil
+}
+
+// AcceptConn runs the server side of the opening handshake on a raw
+// connection, reading the request itself. On failure the caller closes nc.
+func AcceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {
+	so, neg := serverOptions(opts)
+	res, err := handshake.UpgradeConn(nc, so)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true)), nil
+}
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL. ctx bounds the
+// opening handshake only.
+func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
+	var do handshake.DialOptions
+	var o *Options
+	neg := &negotiation{}
+	if opts != nil {
+		do = opts.DialOptions
+		o = &opts.Options
+		neg.cfg = opts.Compression
+	}
+	neg.offer(&do)
+	nc, res, err := handshake.Dial(ctx, url, &do)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(nc, Client, res.Buffered, o, neg.codec(false)), nil
+}
+
+func optionsOf(opts *AcceptOptions) *Options {
+	if opts == nil {
+		return nil
+	}
+	return &opts.Options
+}
+
+func serverOptions(opts *AcceptOptions) (*handshake.ServerOptions, *negotiation) {
+	neg := &negotiation{}
+	so := &handshake.ServerOptions{}
+	if opts != nil {
+		neg.cfg = opts.Compression
+		so.Subprotocols = opts.Subprotocols
+		so.OriginPatterns = opts.OriginPatterns
+		so.CheckOrigin = opts.CheckOrigin
+		so.Header = opts.Header
+		so.Timeout = opts.HandshakeTimeout
+		so.MaxHeaderBytes = opts.MaxHeaderBytes
+	}
+	if neg.cfg != nil {
+		so.Extensions = neg.accept
+	}
+	return so, neg
+}
