@@ -1,0 +1,35 @@
+# pushwire: `make demo` runs the demo, `make test` runs every test (what CI runs).
+GO       ?= go
+FUZZTIME ?= 30s
+WSTEST   ?= wstest
+export WSTEST
+
+.PHONY: test vet demo fuzz bench autobahn soak
+
+test: vet
+	$(GO) test -race -count=1 ./...
+	@for m in fuzz bench; do [ -f $$m/go.mod ] || continue; \
+		echo "== $$m module"; (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+demo:
+	$(GO) run ./demo -addr 127.0.0.1:8080
+
+# Every fuzz target for FUZZTIME each, in this module and in fuzz/.
+fuzz:
+	@set -e; for dir in $$($(GO) list -f '{{.Dir}}' ./...) $$(cd fuzz 2>/dev/null && $(GO) list -f '{{.Dir}}' ./...); do \
+		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -c6-); do \
+			echo "== $$dir $$t"; (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) .) || exit 1; \
+		done; done
+
+bench:
+	cd bench && $(GO) run ./cmd/report
+
+autobahn:
+	./autobahn/run.sh both
+
+soak:
+	$(GO) run ./internal/soak -conns 10000 -duration 60s
