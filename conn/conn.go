@@ -98,7 +98,7 @@ const (
 var (
 	errTooManyFragments = &frame.Error{Code: frame.ClosePolicyViolation, Rule: "too many fragments in one message"}
 	errNotCompressed    = &frame.Error{Code: frame.CloseProtocolError, Rule: "compressed message without a negotiated extension"}
-	errWriterClosed = errors.New("websocket: write to a closed message writer")
+	errWriterClosed     = errors.New("websocket: write to a closed message writer")
 )
 
 // Conn is a WebSocket connection. Any number of goroutines may write to it at
@@ -110,22 +110,22 @@ type Conn struct {
 	codec  *codec // nil when no compression was negotiated
 
 	// Reader state; readMu serialises readers and Close's own draining.
-	readMu   sync.Mutex
-	rbuf     []byte
-	r, w     int // rbuf[r:w] holds received bytes not yet consumed
-	check    frame.Checker
-	hdr      frame.Header // the current data frame
-	left     int64        // payload bytes of hdr not yet read
-	maskPos  int
-	inMsg    bool // a data message has begun and not ended
-	msgText  bool
-	msgZip   bool
-	msgSize  int64
-	frames   int
-	utf8     utf8check.Validator
-	partial  []byte // message bytes read before a deadline cut ReadMessage short
-	ctrl     [frame.MaxControlPayload]byte
-	mr       messageReader
+	readMu  sync.Mutex
+	rbuf    []byte
+	r, w    int // rbuf[r:w] holds received bytes not yet consumed
+	check   frame.Checker
+	hdr     frame.Header // the current data frame
+	left    int64        // payload bytes of hdr not yet read
+	maskPos int
+	inMsg   bool // a data message has begun and not ended
+	msgText bool
+	msgZip  bool
+	msgSize int64
+	frames  int
+	utf8    utf8check.Validator
+	partial []byte // message bytes read before a deadline cut ReadMessage short
+	ctrl    [frame.MaxControlPayload]byte
+	mr      messageReader
 
 	// Writer state. msgSem admits one data message at a time (a context can
 	// abandon the wait); frameMu one frame at a time, so that control frames
@@ -146,7 +146,7 @@ type Conn struct {
 
 	closeSent atomic.Bool
 	final     atomic.Pointer[CloseError] // how the connection ended; set once
-	done      chan struct{} // closed once reading has ended (peer's close or failure)
+	done      chan struct{}              // closed once reading has ended (peer's close or failure)
 	doneOnce  sync.Once
 	closeOnce sync.Once
 
