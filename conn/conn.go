@@ -97,7 +97,6 @@ const (
 
 var (
 	errTooManyFragments = &frame.Error{Code: frame.ClosePolicyViolation, Rule: "too many fragments in one message"}
-	errNotCompressed    = &frame.Error{Code: frame.CloseProtocolError, Rule: "compressed message without a negotiated extension"}
 	errWriterClosed     = errors.New("websocket: write to a closed message writer")
 )
 
