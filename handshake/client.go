@@ -1,10 +1,9 @@
 package handshake
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,47 +12,56 @@ import (
 	"time"
 )
 
-// DialOptions configure the client side of the handshake.
+// DialOptions configure the client side of the handshake. The zero value
+// offers no subprotocol and no extension.
 type DialOptions struct {
-	// Header holds extra request headers (Origin, Authorization, cookies).
+	// Header holds extra request header fields (Origin, Authorization,
+	// Cookie...). A Host field replaces the URL's host in the request; the
+	// handshake's own fields (Upgrade, Connection, Sec-WebSocket-*) are
+	// refused.
 	Header http.Header
-	// Subprotocols and Extensions are offered in order.
+	// Subprotocols are offered in order of preference.
 	Subprotocols []string
-	Extensions   []Extension
-	// CheckExtensions verifies the extensions the server accepted (their
-	// names were offered); an error fails the handshake.
+	// Extensions are offered in order.
+	Extensions []Extension
+	// CheckExtensions verifies the extensions the server accepted (none
+	// included), after their names were checked against the offers, for
+	// example their parameters; an error fails the handshake.
 	CheckExtensions func(accepted []Extension) error
-	TLSConfig       *tls.Config
+	// TLSConfig is used for wss:// (cloned; ServerName defaults to the URL's
+	// host).
+	TLSConfig *tls.Config
 	// NetDialContext dials the TCP connection; default a net.Dialer.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// MaxHeaderBytes bounds the response head. Default 8 KiB.
+	// MaxHeaderBytes bounds the response's status line and header fields.
+	// Default DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 }
 
-// Dial connects to a ws:// or wss:// URL and runs the client handshake. ctx
-// bounds the dial, the TLS handshake and the WebSocket handshake.
+// Dial connects to a ws:// or wss:// URL (default ports 80 and 443) and
+// runs the client handshake. ctx bounds the dial, the TLS handshake and the
+// WebSocket handshake, not the connection returned.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (net.Conn, Result, error) {
 	if opts == nil {
 		opts = &DialOptions{}
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, Result{}, fail(0, ErrURL, rawURL)
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, Result{}, err
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		port := "80"
+	port := u.Port()
+	if port == "" {
+		port = "80"
 		if u.Scheme == "wss" {
 			port = "443"
 		}
-		addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	dial := opts.NetDialContext
 	if dial == nil {
 		var d net.Dialer
 		dial = d.DialContext
 	}
-	nc, err := dial(ctx, "tcp", addr)
+	nc, err := dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
 		return nil, Result{}, err
 	}
@@ -80,109 +88,179 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (net.Conn, Resu
 	return nc, res, nil
 }
 
-// Client runs the client handshake over an established connection.
+// Client runs the client handshake over an established connection, for the
+// resource named by rawURL. ctx bounds the handshake; on failure the caller
+// closes nc.
 func Client(ctx context.Context, nc net.Conn, rawURL string, opts *DialOptions) (Result, error) {
 	if opts == nil {
 		opts = &DialOptions{}
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return Result{}, fail(0, ErrURL, rawURL)
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return Result{}, err
 	}
 	return client(ctx, nc, u, opts)
 }
+
+// parseURL accepts ws:// and wss:// URLs with a host and, as RFC 6455
+// section 3 asks, no fragment.
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || u.Fragment != "" || strings.Contains(rawURL, "#") {
+		return nil, fail(0, ErrURL, rawURL)
+	}
+	return u, nil
+}
+
+// aLongTimeAgo is a deadline already past, to wake a blocked read or write.
+var aLongTimeAgo = time.Unix(1, 0)
 
 func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (Result, error) {
 	if d, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	res, err := roundTrip(nc, u, opts)
-	if !stop() {
-		return Result{}, ctx.Err()
+	// When ctx ended the handshake, say so rather than report the timeout
+	// it caused.
+	if !stop() || err != nil && ctx.Err() != nil {
+		return Result{}, fmt.Errorf("websocket handshake: %w", context.Cause(ctx))
+	}
+	if err != nil {
+		return Result{}, err
 	}
 	nc.SetDeadline(time.Time{})
-	return res, err
+	return res, nil
 }
 
 func roundTrip(nc net.Conn, u *url.URL, opts *DialOptions) (Result, error) {
+	req, key, err := appendRequest(nil, u, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := nc.Write(req); err != nil {
+		return Result{}, fmt.Errorf("websocket handshake: writing request: %w", err)
+	}
+	return readResponse(nc, key, opts)
+}
+
+// appendRequest appends the opening request to b; it returns the key sent.
+func appendRequest(b []byte, u *url.URL, opts *DialOptions) ([]byte, string, error) {
+	for _, p := range opts.Subprotocols {
+		if !isToken(p) {
+			return nil, "", fail(0, ErrProtocols, "offer "+p)
+		}
+	}
+	if err := checkExtensions(opts.Extensions); err != nil {
+		return nil, "", failCause(0, ErrExtensions, err)
+	}
+	if err := checkHeader(opts.Header); err != nil {
+		return nil, "", err
+	}
+	host := u.Host
+	if h := opts.Header.Get("Host"); h != "" {
+		host = h
+	}
 	key := NewKey()
-	target := u.RequestURI()
-	b := make([]byte, 0, 512)
-	b = append(b, "GET "+target+" HTTP/1.1\r\nHost: "+u.Host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "+key+"\r\nSec-WebSocket-Version: 13\r\n"...)
+	b = append(b, "GET "...)
+	b = append(b, u.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
+	b = append(b, key...)
+	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
 	if len(opts.Subprotocols) > 0 {
-		b = append(b, "Sec-WebSocket-Protocol: "+strings.Join(opts.Subprotocols, ", ")+"\r\n"...)
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, strings.Join(opts.Subprotocols, ", ")...)
+		b = append(b, "\r\n"...)
 	}
 	if len(opts.Extensions) > 0 {
 		b = append(b, "Sec-WebSocket-Extensions: "...)
 		b = AppendExtensions(b, opts.Extensions)
 		b = append(b, "\r\n"...)
 	}
-	b = appendHeader(b, opts.Header)
+	b = appendHeader(b, opts.Header, "Host")
 	b = append(b, "\r\n"...)
-	if _, err := nc.Write(b); err != nil {
-		return Result{}, err
-	}
+	return b, key, nil
+}
 
+// readResponse reads the server's answer to key and verifies it strictly
+// (RFC 6455 section 4.1).
+func readResponse(nc net.Conn, key string, opts *DialOptions) (Result, error) {
 	limit := opts.MaxHeaderBytes
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes
 	}
-	head, rest, err := readHead(nc, limit)
-	if err != nil {
-		if err == errHeadTooLarge {
-			return Result{}, fail(0, ErrHeaderTooLarge, "response")
-		}
-		return Result{}, err
+	head, lines, rest, err := readHead(nc, limit)
+	switch err {
+	case nil:
+	case errTooLarge:
+		return Result{}, fail(0, ErrHeaderTooLarge, "")
+	case errBareLF:
+		return Result{}, fail(0, ErrMalformed, err.Error())
+	default:
+		return Result{}, fmt.Errorf("websocket handshake: reading response: %w", err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(bytes.NewReader(head), len(head)), nil)
+	line, fields := cutLine(head)
+	status, ok := parseStatusLine(line)
+	if !ok {
+		return Result{}, fail(0, ErrMalformed, "status line")
+	}
+	// Whatever the body of another status, it is not ours to read.
+	if status != http.StatusSwitchingProtocols {
+		return Result{}, fail(status, ErrStatus, "")
+	}
+	h, err := parseFields(fields, lines-1)
 	if err != nil {
 		return Result{}, fail(0, ErrMalformed, err.Error())
 	}
-	resp.Body.Close()
-	if err := verify(resp, key, opts); err != nil {
-		return Result{}, err
+	switch acc := h["Sec-Websocket-Accept"]; {
+	case !hasToken(h, "Upgrade", "websocket"):
+		return Result{}, fail(0, ErrUpgradeResponse, "")
+	case !hasToken(h, "Connection", "upgrade"):
+		return Result{}, fail(0, ErrConnectionResponse, "")
+	case len(acc) != 1 || acc[0] != AcceptKey(key):
+		return Result{}, fail(0, ErrAccept, "")
 	}
 	res := Result{Buffered: rest}
-	res.Subprotocol = resp.Header.Get("Sec-WebSocket-Protocol")
-	res.Extensions, _ = ParseExtensions(resp.Header["Sec-Websocket-Extensions"])
-	return res, nil
-}
-
-// verify checks the server's response strictly (RFC 6455 section 4.1).
-func verify(resp *http.Response, key string, opts *DialOptions) error {
-	h := resp.Header
-	switch {
-	case resp.StatusCode != http.StatusSwitchingProtocols:
-		return fail(resp.StatusCode, ErrStatus, "")
-	case !hasToken(h, "Upgrade", "websocket"):
-		return fail(0, ErrUpgradeResponse, "")
-	case !hasToken(h, "Connection", "upgrade"):
-		return fail(0, ErrConnectionResponse, "")
-	case h.Get("Sec-WebSocket-Accept") != AcceptKey(key):
-		return fail(0, ErrAccept, "")
+	switch p := h["Sec-Websocket-Protocol"]; {
+	case len(p) == 0:
+	case len(p) > 1 || !slices.Contains(opts.Subprotocols, p[0]):
+		return Result{}, fail(0, ErrProtocolNotOffered, strings.Join(p, ", "))
+	default:
+		res.Subprotocol = p[0]
 	}
-	protos, err := ParseProtocols(h["Sec-Websocket-Protocol"])
-	if err != nil || len(protos) > 1 || (len(protos) == 1 && !slices.Contains(opts.Subprotocols, protos[0])) {
-		return fail(0, ErrProtocolNotOffered, strings.Join(h["Sec-Websocket-Protocol"], ", "))
-	}
-	exts, err := ParseExtensions(h["Sec-Websocket-Extensions"])
-	if err != nil {
-		return fail(0, ErrExtensions, "")
-	}
-	for _, e := range exts {
-		offered := false
-		for _, o := range opts.Extensions {
-			offered = offered || o.Name == e.Name
+	if v := h["Sec-Websocket-Extensions"]; len(v) > 0 {
+		if res.Extensions, err = ParseExtensions(v); err != nil {
+			return Result{}, failCause(0, ErrExtensions, err)
 		}
-		if !offered {
-			return fail(0, ErrExtensionNotOffered, e.Name)
+	}
+	for _, e := range res.Extensions {
+		if !slices.ContainsFunc(opts.Extensions, func(o Extension) bool { return o.Name == e.Name }) {
+			return Result{}, fail(0, ErrExtensionNotOffered, e.Name)
 		}
 	}
 	if opts.CheckExtensions != nil {
-		if err := opts.CheckExtensions(exts); err != nil {
-			return fail(0, ErrExtensions, err.Error())
+		if err := opts.CheckExtensions(res.Extensions); err != nil {
+			return Result{}, failCause(0, ErrExtensionCheck, err)
 		}
 	}
-	return nil
+	return res, nil
+}
+
+// parseStatusLine parses "HTTP/1.x 101 Reason" and returns the status.
+func parseStatusLine(line string) (int, bool) {
+	version, rest, _ := strings.Cut(line, " ")
+	major, _, ok := parseVersion(version)
+	if !ok || major != 1 || len(rest) < 3 || len(rest) > 3 && rest[3] != ' ' {
+		return 0, false
+	}
+	code := 0
+	for i := range 3 {
+		if !isDigit(rest[i]) {
+			return 0, false
+		}
+		code = code*10 + int(rest[i]-'0')
+	}
+	return code, code >= 100
 }

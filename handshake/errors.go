@@ -6,13 +6,18 @@ import (
 	"strconv"
 )
 
-// Error is a failed handshake. On the server, Status is the HTTP status the
-// request was answered with; on the client, the status the server answered
-// (0 when the failure is not about the status).
+// Error is a handshake that broke a rule of RFC 6455 or of HTTP. On the
+// server, Status is the HTTP status the request was answered with; on the
+// client, it is the status the server answered when that status was the
+// problem (ErrStatus), else 0.
+//
+// An Error unwraps to the sentinel of the broken rule, and to the cause when
+// there is one (such as the error returned by a callback).
 type Error struct {
 	Status int
 	Reason string
-	err    error // the sentinel, for errors.Is
+	rule   error
+	cause  error
 }
 
 func (e *Error) Error() string {
@@ -23,38 +28,54 @@ func (e *Error) Error() string {
 	return s
 }
 
-func (e *Error) Unwrap() error { return e.err }
+func (e *Error) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.rule, e.cause}
+	}
+	return []error{e.rule}
+}
 
-// Sentinels for the rules a request or a response breaks; test with errors.Is.
+// The rules a request, a response or the options can break; test with
+// errors.Is. The status a server answers with is given for each.
 var (
 	// Server side.
-	ErrMethod         = errors.New("method is not GET")
-	ErrHTTPVersion    = errors.New("HTTP version below 1.1")
-	ErrHost           = errors.New("missing Host")
-	ErrUpgrade        = errors.New("Upgrade does not name websocket")
-	ErrConnection     = errors.New("Connection does not name upgrade")
-	ErrKey            = errors.New("Sec-WebSocket-Key is not base64 of 16 bytes")
-	ErrVersion        = errors.New("Sec-WebSocket-Version is not 13")
-	ErrOrigin         = errors.New("origin not allowed")
-	ErrHeaderTooLarge = errors.New("request header too large")
-	ErrExtensions     = errors.New("malformed Sec-WebSocket-Extensions")
-	ErrProtocols      = errors.New("malformed Sec-WebSocket-Protocol")
-	ErrMalformed      = errors.New("malformed HTTP message")
+	ErrMethod         = errors.New("method is not GET")                             // 405, with Allow: GET
+	ErrHTTPVersion    = errors.New("HTTP version is below 1.1")                     // 505
+	ErrHost           = errors.New("no single valid Host header")                   // 400
+	ErrUpgrade        = errors.New("Upgrade does not name websocket")               // 426 if absent, else 400
+	ErrConnection     = errors.New("Connection does not name upgrade")              // 400
+	ErrVersion        = errors.New("Sec-WebSocket-Version is not 13")               // 426, with Sec-WebSocket-Version: 13
+	ErrKey            = errors.New("Sec-WebSocket-Key is not base64 of 16 bytes")   // 400
+	ErrOrigin         = errors.New("origin not allowed")                            // 403
+	ErrProtocols      = errors.New("malformed Sec-WebSocket-Protocol")              // 400
+	ErrExtensions     = errors.New("malformed or refused Sec-WebSocket-Extensions") // 400
+	ErrMalformed      = errors.New("malformed HTTP message")                        // 400 (bad request line, header syntax, obs-fold)
+	ErrHeaderTooLarge = errors.New("HTTP head larger than MaxHeaderBytes")          // 431
+	ErrHijack         = errors.New("connection cannot be hijacked")                 // 500
+	ErrHeader         = errors.New("invalid or reserved header in options")         // 500 on the server
 
-	// Client side.
-	ErrStatus              = errors.New("status is not 101")
-	ErrAccept              = errors.New("Sec-WebSocket-Accept does not match the key")
+	// Client side (ErrExtensions, ErrMalformed, ErrHeaderTooLarge and
+	// ErrHeader apply too).
+	ErrURL                 = errors.New("URL is not ws:// or wss:// with a host and no fragment")
+	ErrStatus              = errors.New("status is not 101 Switching Protocols")
 	ErrUpgradeResponse     = errors.New("response Upgrade does not name websocket")
 	ErrConnectionResponse  = errors.New("response Connection does not name upgrade")
+	ErrAccept              = errors.New("Sec-WebSocket-Accept does not match the key")
 	ErrProtocolNotOffered  = errors.New("server chose a subprotocol not offered")
 	ErrExtensionNotOffered = errors.New("server accepted an extension not offered")
-	ErrURL                 = errors.New("URL is not ws:// or wss://")
+	ErrExtensionCheck      = errors.New("CheckExtensions refused the accepted extensions")
 )
 
-func fail(status int, sentinel error, detail string) *Error {
-	r := sentinel.Error()
+func fail(status int, rule error, detail string) *Error {
+	r := rule.Error()
 	if detail != "" {
 		r += ": " + detail
 	}
-	return &Error{Status: status, Reason: r, err: sentinel}
+	return &Error{Status: status, Reason: r, rule: rule}
+}
+
+func failCause(status int, rule, cause error) *Error {
+	e := fail(status, rule, cause.Error())
+	e.cause = cause
+	return e
 }

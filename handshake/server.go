@@ -1,95 +1,107 @@
 package handshake
 
 import (
-	"bufio"
 	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Defaults of ServerOptions and DialOptions.
-const (
-	DefaultTimeout        = 10 * time.Second
-	DefaultMaxHeaderBytes = 8 << 10
-)
+// DefaultTimeout bounds UpgradeConn when ServerOptions.Timeout is not set.
+const DefaultTimeout = 10 * time.Second
 
-// ServerOptions configure the server side of the handshake.
+// ServerOptions configure the server side of the handshake. The zero value
+// accepts any valid request from the same origin, with no subprotocol and no
+// extension.
 type ServerOptions struct {
-	// Subprotocols are the supported subprotocols in order of preference: the
-	// first of them that the client offered is chosen.
+	// Subprotocols are the supported subprotocols in order of preference:
+	// the first of them that the client offered is chosen.
 	Subprotocols []string
 	// By default a request with an Origin header is accepted only if the
-	// origin's host equals the Host header (same origin); a request with none
-	// (a client that is not a browser) is accepted. OriginPatterns allows
-	// more origin hosts, as path.Match patterns such as "*.example.com".
+	// origin's host equals the Host header (same origin); a request without
+	// one, from a client that is not a browser, is accepted. OriginPatterns
+	// allows more origin hosts, as case-insensitive path.Match patterns such
+	// as "*.example.com" or "example.com:8080".
 	OriginPatterns []string
 	// CheckOrigin, if set, replaces the policy above.
 	CheckOrigin func(r *http.Request) bool
-	// Extensions receives the client's offers in order and returns those to
-	// accept. nil declines all. An error answers 400.
+	// Extensions receives the client's offers, in order, and returns those to
+	// accept, which the response lists. nil declines all. An error means the
+	// offers are malformed: the request is answered 400.
 	Extensions func(offers []Extension) ([]Extension, error)
-	// Header holds extra response headers.
+	// Header holds extra response header fields. It must not hold the
+	// handshake's own (Upgrade, Connection, Sec-WebSocket-*).
 	Header http.Header
 	// Timeout bounds UpgradeConn's reading of the request and writing of the
-	// response. Default 10 s.
+	// response, against clients that send slowly. Default DefaultTimeout.
 	Timeout time.Duration
-	// MaxHeaderBytes bounds the request line and headers UpgradeConn reads;
-	// a larger request is answered 431. Default 8 KiB.
+	// MaxHeaderBytes bounds the request line and header fields UpgradeConn
+	// reads; a larger request is answered 431. Default DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 }
 
 // Result is what a handshake agreed.
 type Result struct {
 	Subprotocol string
-	Extensions  []Extension // accepted by the server
-	// Buffered holds bytes read past the handshake: the peer's first frames.
+	// Extensions are those the server accepted, as the response lists them.
+	Extensions []Extension
+	// Buffered holds the bytes read past the handshake: the peer's first
+	// frames, to be read before the connection.
 	Buffered []byte
-	// Request is the client's request (server side).
+	// Request is the client's request (server side). UpgradeConn fills
+	// Method, URL, Proto, Host, Header, RequestURI, RemoteAddr and TLS.
 	Request *http.Request
 }
 
-// Upgrade answers a WebSocket upgrade request through net/http and returns
-// the hijacked connection. On failure it has answered the request with the
-// error's status.
+// Upgrade answers a WebSocket upgrade request through net/http, and returns
+// the hijacked connection, which the caller then owns (and closes). The
+// request is checked entirely before the connection is hijacked; on failure
+// Upgrade has answered it with the status of the returned *Error.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.Conn, Result, error) {
 	if opts == nil {
 		opts = &ServerOptions{}
 	}
 	res, resp, herr := check(r, opts)
 	if herr != nil {
-		for k, v := range herr.headers() {
-			w.Header().Set(k, v)
+		for _, f := range errorFields(herr) {
+			w.Header().Set(f[0], f[1])
 		}
 		http.Error(w, herr.Reason, herr.Status)
 		return nil, Result{}, herr
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		http.Error(w, "websocket: cannot hijack the connection", http.StatusInternalServerError)
-		return nil, Result{}, err
+		herr := failCause(http.StatusInternalServerError, ErrHijack, err)
+		http.Error(w, herr.Reason, herr.Status)
+		return nil, Result{}, herr
 	}
-	// net/http set deadlines for reading the request; the connection is ours now.
+	// net/http's deadlines were for the request; the connection is the
+	// caller's now.
 	nc.SetDeadline(time.Time{})
 	if n := brw.Reader.Buffered(); n > 0 {
-		res.Buffered, _ = brw.Reader.Peek(n)
-		res.Buffered = bytes.Clone(res.Buffered)
+		p, _ := brw.Reader.Peek(n)
+		res.Buffered = bytes.Clone(p)
 	}
 	if _, err := nc.Write(resp); err != nil {
 		nc.Close()
-		return nil, Result{}, err
+		return nil, Result{}, fmt.Errorf("websocket handshake: writing response: %w", err)
 	}
 	return nc, res, nil
 }
 
-// UpgradeConn reads a WebSocket upgrade request from nc and answers it. On
-// failure it has answered with the error's status where it could; the
-// caller closes nc.
+// UpgradeConn reads a WebSocket upgrade request from nc itself, within
+// MaxHeaderBytes and Timeout, and answers it. On success it clears nc's
+// deadlines. On failure it has answered with the status of the returned
+// *Error where there was a request to answer (not after a read error or a
+// timeout); the caller closes nc either way.
 func UpgradeConn(nc net.Conn, opts *ServerOptions) (Result, error) {
 	if opts == nil {
 		opts = &ServerOptions{}
@@ -101,82 +113,110 @@ func UpgradeConn(nc net.Conn, opts *ServerOptions) (Result, error) {
 	nc.SetDeadline(time.Now().Add(timeout))
 	r, rest, err := readRequest(nc, opts.MaxHeaderBytes)
 	if err != nil {
-		if herr, ok := err.(*Error); ok {
+		var herr *Error
+		if errors.As(err, &herr) {
 			nc.Write(errorResponse(herr))
 		}
 		return Result{}, err
 	}
 	r.RemoteAddr = nc.RemoteAddr().String()
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		r.TLS = &st
+	}
 	res, resp, herr := check(r, opts)
 	if herr != nil {
 		nc.Write(errorResponse(herr))
 		return Result{}, herr
 	}
 	if _, err := nc.Write(resp); err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("websocket handshake: writing response: %w", err)
 	}
 	nc.SetDeadline(time.Time{})
 	res.Buffered = rest
 	return res, nil
 }
 
-// readRequest reads one request head from nc, at most limit bytes, and
-// returns the request and the bytes read past it.
-func readRequest(nc net.Conn, limit int) (*http.Request, []byte, error) {
+// readRequest reads and parses a request head from r, at most limit bytes
+// of it, and returns the request and the bytes read past it.
+func readRequest(r io.Reader, limit int) (*http.Request, []byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes
 	}
-	head, rest, err := readHead(nc, limit)
-	if err != nil {
-		if err == errHeadTooLarge {
-			return nil, nil, fail(http.StatusRequestHeaderFieldsTooLarge, ErrHeaderTooLarge, "")
-		}
-		return nil, nil, err
+	head, lines, rest, err := readHead(r, limit)
+	switch err {
+	case nil:
+	case errTooLarge:
+		return nil, nil, fail(http.StatusRequestHeaderFieldsTooLarge, ErrHeaderTooLarge, "")
+	case errBareLF:
+		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, err.Error())
+	default:
+		return nil, nil, fmt.Errorf("websocket handshake: reading request: %w", err)
 	}
-	r, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(head), len(head)))
+	line, fields := cutLine(head)
+	method, line, ok1 := strings.Cut(line, " ")
+	target, version, ok2 := strings.Cut(line, " ")
+	major, minor, ok3 := parseVersion(version)
+	if !ok1 || !ok2 || !ok3 || !isToken(method) || !validTarget(target) {
+		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request line")
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request target")
+	}
+	h, err := parseFields(fields, lines-1)
 	if err != nil {
 		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, err.Error())
 	}
-	return r, rest, nil
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      version,
+		ProtoMajor: major,
+		ProtoMinor: minor,
+		Header:     h,
+		Body:       http.NoBody,
+		RequestURI: target,
+	}
+	// Like net/http: the Host field moves out of Header, and an
+	// absolute-form target overrides it (RFC 9112 section 3.2.2).
+	switch hosts := h["Host"]; {
+	case len(hosts) > 1:
+		return nil, nil, fail(http.StatusBadRequest, ErrHost, "several Host fields")
+	case u.Host != "":
+		req.Host = u.Host
+	case len(hosts) == 1:
+		req.Host = hosts[0]
+	}
+	delete(h, "Host")
+	return req, rest, nil
 }
 
-// readHead reads up to the blank line that ends an HTTP head, returning the
-// head and the bytes after it. It reads at most limit bytes of head and
-// scans each byte once, however the head is split across reads.
-func readHead(nc net.Conn, limit int) (head, rest []byte, err error) {
-	buf := make([]byte, 0, min(limit+4, 1024))
-	scanned := 0
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) >= limit+4 {
-				return nil, nil, errHeadTooLarge
-			}
-			buf = append(buf, make([]byte, min(cap(buf), limit+4-len(buf)))...)[:len(buf)]
-		}
-		n, err := nc.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if i := bytes.Index(buf[max(scanned-3, 0):], []byte("\r\n\r\n")); i >= 0 {
-			end := max(scanned-3, 0) + i + 4
-			if end > limit+4 {
-				return nil, nil, errHeadTooLarge
-			}
-			return buf[:end], bytes.Clone(buf[end:]), nil
-		}
-		scanned = len(buf)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(buf) > limit+4 {
-			return nil, nil, errHeadTooLarge
+// validTarget reports whether t can be a request-target: visible ASCII.
+func validTarget(t string) bool {
+	if t == "" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] >= 0x7f {
+			return false
 		}
 	}
+	return true
 }
 
-type headError struct{}
-
-func (headError) Error() string { return "head too large" }
-
-var errHeadTooLarge error = headError{}
+// validHost reports whether h holds only the bytes a URI authority can.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !tchar[c] && !strings.ContainsRune("[]:@()!,;=", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // check applies the rules of RFC 6455 section 4.2.1 to r and, if it passes,
 // returns the agreement and the 101 response to send.
@@ -187,71 +227,83 @@ func check(r *http.Request, opts *ServerOptions) (Result, []byte, *Error) {
 		return Result{}, nil, fail(http.StatusMethodNotAllowed, ErrMethod, r.Method)
 	case !r.ProtoAtLeast(1, 1):
 		return Result{}, nil, fail(http.StatusHTTPVersionNotSupported, ErrHTTPVersion, r.Proto)
-	case r.Host == "":
+	case !validHost(r.Host):
 		return Result{}, nil, fail(http.StatusBadRequest, ErrHost, "")
-	case !hasToken(h, "Upgrade", "websocket"):
+	// Without Upgrade, the client may not know this is a WebSocket
+	// endpoint: 426 tells it. An Upgrade naming something else is a
+	// request we refuse.
+	case len(h["Upgrade"]) == 0:
 		return Result{}, nil, fail(http.StatusUpgradeRequired, ErrUpgrade, "")
+	case !hasToken(h, "Upgrade", "websocket"):
+		return Result{}, nil, fail(http.StatusBadRequest, ErrUpgrade, "")
 	case !hasToken(h, "Connection", "upgrade"):
 		return Result{}, nil, fail(http.StatusBadRequest, ErrConnection, "")
 	}
-	if v := h["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+	if v := h["Sec-Websocket-Version"]; len(v) != 1 || v[0] != "13" {
 		return Result{}, nil, fail(http.StatusUpgradeRequired, ErrVersion, "")
 	}
 	keys := h["Sec-Websocket-Key"]
-	if len(keys) != 1 || !validKey(strings.TrimSpace(keys[0])) {
+	if len(keys) != 1 || !validKey(keys[0]) {
 		return Result{}, nil, fail(http.StatusBadRequest, ErrKey, "")
 	}
 	if !originAllowed(r, opts) {
-		return Result{}, nil, fail(http.StatusForbidden, ErrOrigin, h.Get("Origin"))
+		return Result{}, nil, fail(http.StatusForbidden, ErrOrigin, "")
 	}
 	protos, err := ParseProtocols(h["Sec-Websocket-Protocol"])
 	if err != nil {
-		return Result{}, nil, fail(http.StatusBadRequest, ErrProtocols, "")
+		return Result{}, nil, failCause(http.StatusBadRequest, ErrProtocols, err)
 	}
 	offers, err := ParseExtensions(h["Sec-Websocket-Extensions"])
 	if err != nil {
-		return Result{}, nil, fail(http.StatusBadRequest, ErrExtensions, "")
+		return Result{}, nil, failCause(http.StatusBadRequest, ErrExtensions, err)
 	}
+	if err := checkHeader(opts.Header); err != nil {
+		err.Status = http.StatusInternalServerError
+		return Result{}, nil, err
+	}
+
 	res := Result{Request: r}
-	for _, p := range opts.Subprotocols {
-		if slices.Contains(protos, p) {
-			res.Subprotocol = p
-			break
-		}
-	}
+	res.Subprotocol = choose(opts.Subprotocols, protos)
 	if opts.Extensions != nil && len(offers) > 0 {
 		if res.Extensions, err = opts.Extensions(offers); err != nil {
-			return Result{}, nil, fail(http.StatusBadRequest, ErrExtensions, err.Error())
+			return Result{}, nil, failCause(http.StatusBadRequest, ErrExtensions, err)
+		}
+		// Writing what ParseExtensions would refuse is our bug, not the
+		// client's.
+		if err := checkExtensions(res.Extensions); err != nil {
+			return Result{}, nil, failCause(http.StatusInternalServerError, ErrExtensions, err)
 		}
 	}
 
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, AcceptKey(strings.TrimSpace(keys[0]))...)
+	b = appendAccept(b, keys[0])
+	b = append(b, "\r\n"...)
 	if res.Subprotocol != "" {
-		b = append(b, "\r\nSec-WebSocket-Protocol: "...)
+		b = append(b, "Sec-WebSocket-Protocol: "...)
 		b = append(b, res.Subprotocol...)
+		b = append(b, "\r\n"...)
 	}
 	if len(res.Extensions) > 0 {
-		b = append(b, "\r\nSec-WebSocket-Extensions: "...)
+		b = append(b, "Sec-WebSocket-Extensions: "...)
 		b = AppendExtensions(b, res.Extensions)
+		b = append(b, "\r\n"...)
 	}
-	b = append(b, "\r\n"...)
-	b = appendHeader(b, opts.Header)
+	b = appendHeader(b, opts.Header, "")
 	b = append(b, "\r\n"...)
 	return res, b, nil
 }
 
-func appendHeader(b []byte, h http.Header) []byte {
-	for k, vs := range h {
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+// choose returns the first of ours that the client offered.
+func choose(ours, offered []string) string {
+	for _, p := range ours {
+		for _, o := range offered {
+			if o == p {
+				return p
+			}
 		}
 	}
-	return b
+	return ""
 }
 
 // originAllowed applies the origin policy. Browsers always send Origin, so a
@@ -261,18 +313,24 @@ func originAllowed(r *http.Request, opts *ServerOptions) bool {
 	if opts.CheckOrigin != nil {
 		return opts.CheckOrigin(r)
 	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
+	origins := r.Header["Origin"]
+	switch len(origins) {
+	case 0:
 		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	case 1:
+	default:
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	// A serialized origin is scheme "://" host [":" port]; "null" and
+	// anything else has no host to match.
+	_, host, ok := strings.Cut(origins[0], "://")
+	if !ok || host == "" || strings.ContainsAny(host, "/?#") {
+		return false
+	}
+	if strings.EqualFold(host, r.Host) {
 		return true
 	}
-	host := strings.ToLower(u.Host)
+	host = strings.ToLower(host)
 	for _, p := range opts.OriginPatterns {
 		if ok, _ := path.Match(strings.ToLower(p), host); ok {
 			return true
@@ -281,27 +339,39 @@ func originAllowed(r *http.Request, opts *ServerOptions) bool {
 	return false
 }
 
-// headers returns the headers an error response must carry.
-func (e *Error) headers() map[string]string {
-	switch e.err {
-	case ErrVersion:
-		return map[string]string{"Sec-WebSocket-Version": "13"}
-	case ErrUpgrade:
-		return map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}
-	case ErrMethod:
-		return map[string]string{"Allow": "GET"}
+var (
+	allowGET      = [][2]string{{"Allow", "GET"}}
+	version13     = [][2]string{{"Sec-WebSocket-Version", "13"}}
+	upgradeNeeded = [][2]string{{"Upgrade", "websocket"}, {"Connection", "Upgrade"}}
+)
+
+// errorFields returns the header fields an error response must carry.
+func errorFields(e *Error) [][2]string {
+	switch {
+	case e.rule == ErrMethod:
+		return allowGET
+	case e.rule == ErrVersion:
+		return version13
+	case e.Status == http.StatusUpgradeRequired:
+		return upgradeNeeded
 	}
 	return nil
 }
 
-// errorResponse is the HTTP response for a failed upgrade on a raw conn.
+// errorResponse is the response to a failed upgrade on a raw connection,
+// which is closed after it.
 func errorResponse(e *Error) []byte {
 	body := e.Reason + "\n"
-	b := []byte("HTTP/1.1 " + strconv.Itoa(e.Status) + " " + http.StatusText(e.Status) + "\r\n")
-	for k, v := range e.headers() {
-		b = append(b, k+": "+v+"\r\n"...)
+	b := make([]byte, 0, 160+len(body))
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(e.Status)...)
+	b = append(b, "\r\n"...)
+	for _, f := range errorFields(e) {
+		b = append(b, f[0]+": "+f[1]+"\r\n"...)
 	}
-	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	b = append(b, "Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)
