@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"io"
 	"slices"
@@ -151,7 +152,7 @@ func (c *Conn) readCompressed(buf []byte) ([]byte, error) {
 }
 
 // writeCompressed sends p compressed, as one frame with RSV1 set.
-func (c *Conn) writeCompressed(op frame.Opcode, p []byte) error {
+func (c *Conn) writeCompressed(ctx context.Context, op frame.Opcode, p []byte) error {
 	c.frameMu.Lock()
 	defer c.frameMu.Unlock()
 	cd := c.codec
@@ -159,7 +160,7 @@ func (c *Conn) writeCompressed(op frame.Opcode, p []byte) error {
 	if cd.zout, err = cd.comp.Compress(cd.zout[:0], p); err != nil {
 		return err
 	}
-	err = c.writeFrame(frame.Header{Fin: true, Rsv: frame.Rsv1, Op: op}, cd.zout)
+	err = c.writeFrameContext(ctx, frame.Header{Fin: true, Rsv: frame.Rsv1, Op: op}, cd.zout)
 	if cap(cd.zout) > 64<<10 {
 		cd.zout = nil
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,9 +140,10 @@ type Conn struct {
 	mw       messageWriter
 
 	// The user's deadlines (unix nanoseconds, 0 for none), restored after a
-	// cancelled context moved them; fired receives from context callbacks.
+	// cancelled context moved them. rctx is used under readMu, wctx under
+	// frameMu.
 	rdeadline, wdeadline atomic.Int64
-	rfired, wfired       chan struct{}
+	rctx, wctx           ctxWatch
 
 	closeSent atomic.Bool
 	final     atomic.Pointer[CloseError] // how the connection ended; set once
@@ -169,13 +171,13 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 		msgSem: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		pongs:  make(chan struct{}, 1),
-		rfired: make(chan struct{}, 1),
-		wfired: make(chan struct{}, 1),
 	}
 	c.check.Server = c.server
 	if cd != nil {
 		c.check.Rsv = frame.Rsv1
 	}
+	c.rctx.init(c, true)
+	c.wctx.init(c, false)
 	c.mr.c = c
 	c.mr.raw.c = c
 	c.mw.c = c
@@ -235,15 +237,11 @@ func (c *Conn) ReadMessage(ctx context.Context, buf []byte) (MessageType, []byte
 	if c.final.Load() != nil {
 		return 0, buf[:0], c.final.Load()
 	}
-	w, err := c.watch(ctx, true)
-	if err != nil {
+	if err := c.rctx.arm(ctx); err != nil {
 		return 0, buf[:0], err
 	}
 	typ, buf, err := c.readMessage(buf[:0])
-	if w != nil {
-		err = c.unwatch(ctx, w, err, true)
-	}
-	return typ, buf, err
+	return typ, buf, c.rctx.result(err)
 }
 
 func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
@@ -582,6 +580,7 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	if c.final.Load() != nil {
 		return 0, nil, c.final.Load()
 	}
+	c.rctx.disarm()
 	if c.inMsg {
 		// Skip the rest of a message the caller left unread.
 		if _, _, err := c.readMessage(c.partial[:0]); err != nil {
@@ -619,6 +618,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if c.final.Load() != nil {
 		return 0, c.final.Load()
 	}
+	c.rctx.disarm()
 	if !c.inMsg {
 		return 0, io.EOF
 	}
@@ -685,28 +685,25 @@ func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) erro
 		return err
 	}
 	defer c.unlockMessage()
-	w, err := c.watch(ctx, false)
-	if err != nil {
-		return err
-	}
-	err = c.writeMessage(typ, p)
-	if w != nil {
-		err = c.unwatch(ctx, w, err, false)
-	}
-	return err
-}
-
-func (c *Conn) writeMessage(typ MessageType, p []byte) error {
 	op := frame.OpBinary
 	if typ == Text {
 		op = frame.OpText
 	}
 	if c.codec != nil && len(p) >= c.codec.threshold {
-		return c.writeCompressed(op, p)
+		return c.writeCompressed(ctx, op, p)
 	}
 	c.frameMu.Lock()
 	defer c.frameMu.Unlock()
-	return c.writeFrame(frame.Header{Fin: true, Op: op}, p)
+	return c.writeFrameContext(ctx, frame.Header{Fin: true, Op: op}, p)
+}
+
+// writeFrameContext is writeFrame with ctx able to cut it short. The caller
+// holds frameMu.
+func (c *Conn) writeFrameContext(ctx context.Context, h frame.Header, p []byte) error {
+	if err := c.wctx.arm(ctx); err != nil {
+		return err
+	}
+	return c.wctx.result(c.writeFrame(h, p))
 }
 
 func (c *Conn) lockMessage(ctx context.Context) error {
@@ -732,9 +729,11 @@ func (c *Conn) writeControl(op frame.Opcode, p []byte) error {
 	c.frameMu.Lock()
 	defer c.frameMu.Unlock()
 	if op == frame.OpClose {
+		c.wdeadline.Store(time.Now().Add(c.opts.CloseTimeout).UnixNano())
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
 	}
-	return c.writeFrame(frame.Header{Fin: true, Op: op}, p)
+	// A context left armed by an earlier write must not cut this one short.
+	return c.writeFrameContext(context.Background(), frame.Header{Fin: true, Op: op}, p)
 }
 
 // writeFrame writes one frame, header and payload in one system call where
@@ -807,6 +806,7 @@ func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser,
 		return nil, err
 	}
 	w := &c.mw
+	w.ctx = ctx
 	w.op = frame.OpBinary
 	if typ == Text {
 		w.op = frame.OpText
@@ -827,6 +827,7 @@ func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser,
 
 type messageWriter struct {
 	c    *Conn
+	ctx  context.Context
 	op   frame.Opcode // of the next frame: the message's type, then continuation
 	rsv  byte
 	open bool
@@ -863,7 +864,7 @@ func (w *messageWriter) flush(fin bool) error {
 	c := w.c
 	c.frameMu.Lock()
 	defer c.frameMu.Unlock()
-	err := c.writeFrame(frame.Header{Fin: fin, Op: w.op, Rsv: w.rsv}, w.buf)
+	err := c.writeFrameContext(w.ctx, frame.Header{Fin: fin, Op: w.op, Rsv: w.rsv}, w.buf)
 	w.buf = w.buf[:0]
 	w.op, w.rsv = frame.OpContinuation, 0
 	return err
@@ -962,6 +963,7 @@ func (c *Conn) close(code CloseCode, reason string) error {
 	defer timer.Stop()
 	if c.readMu.TryLock() {
 		// No reader is running: drain until the peer's close.
+		c.rctx.disarm()
 		for c.final.Load() == nil {
 			var err error
 			if c.inMsg {
@@ -1009,39 +1011,86 @@ func fromUnixNano(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-// watch makes ctx's cancellation cut the read (or write) short by moving its
-// deadline into the past. It returns nil when ctx can never be cancelled.
-func (c *Conn) watch(ctx context.Context, read bool) (func() bool, error) {
-	if ctx.Done() == nil {
-		return nil, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return context.AfterFunc(ctx, func() {
-		if read {
-			c.nc.SetReadDeadline(aLongTimeAgo)
-			c.rfired <- struct{}{}
-		} else {
-			c.nc.SetWriteDeadline(aLongTimeAgo)
-			c.wfired <- struct{}{}
-		}
-	}), nil
+// ctxWatch makes a context's cancellation cut a blocked read or write short,
+// by moving the connection's deadline into the past. The registration is
+// kept while the same context comes back, so that a loop passing one
+// context to every call allocates nothing.
+type ctxWatch struct {
+	c     *Conn
+	read  bool
+	ctx   context.Context // armed, or nil
+	keep  bool            // ctx may be compared, so kept across calls
+	stop  func() bool
+	fire  func()
+	fired chan struct{}
 }
 
-// unwatch ends watch. If ctx fired, it restores the user's deadline and
-// reports the context's error in place of the deadline's.
-func (c *Conn) unwatch(ctx context.Context, stop func() bool, err error, read bool) error {
-	if stop() {
+func (w *ctxWatch) init(c *Conn, read bool) {
+	w.c, w.read = c, read
+	w.fired = make(chan struct{}, 1)
+	w.fire = func() {
+		if w.read {
+			w.c.nc.SetReadDeadline(aLongTimeAgo)
+		} else {
+			w.c.nc.SetWriteDeadline(aLongTimeAgo)
+		}
+		w.fired <- struct{}{}
+	}
+}
+
+// arm prepares an operation under ctx; it fails if ctx is already done.
+func (w *ctxWatch) arm(ctx context.Context) error {
+	if w.ctx != nil && w.keep && w.ctx == ctx {
+		if err := ctx.Err(); err != nil {
+			w.disarm()
+			return err
+		}
+		return nil
+	}
+	w.disarm()
+	if ctx.Done() == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if read {
-		<-c.rfired
-		c.nc.SetReadDeadline(fromUnixNano(c.rdeadline.Load()))
-	} else {
-		<-c.wfired
-		c.nc.SetWriteDeadline(fromUnixNano(c.wdeadline.Load()))
+	w.ctx = ctx
+	w.keep = reflect.TypeOf(ctx).Comparable()
+	w.stop = context.AfterFunc(ctx, w.fire)
+	return nil
+}
+
+// disarm drops the registration, restoring the user's deadline if the
+// context fired.
+func (w *ctxWatch) disarm() {
+	if w.ctx == nil {
+		return
 	}
+	if !w.stop() {
+		<-w.fired
+		if w.read {
+			w.c.nc.SetReadDeadline(fromUnixNano(w.c.rdeadline.Load()))
+		} else {
+			w.c.nc.SetWriteDeadline(fromUnixNano(w.c.wdeadline.Load()))
+		}
+	}
+	w.ctx, w.stop = nil, nil
+}
+
+// result ends an operation: if the context ended, its error replaces the
+// deadline's.
+func (w *ctxWatch) result(err error) error {
+	ctx := w.ctx
+	if ctx == nil {
+		return err
+	}
+	if ctx.Err() == nil {
+		if !w.keep {
+			w.disarm()
+		}
+		return err
+	}
+	w.disarm()
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		return ctx.Err()
 	}

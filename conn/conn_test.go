@@ -505,31 +505,37 @@ func TestKeepaliveHalfOpen(t *testing.T) {
 	}
 }
 
+// Steady-state reads and writes allocate nothing, also with a cancellable
+// context passed to every call.
 func TestReadWriteAllocs(t *testing.T) {
+	cancellable, cancel := context.WithCancel(bg)
+	defer cancel()
 	for _, size := range []int{16, 1024, 64 << 10} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			srv, cli := connPair(t, transports[1], nil, nil)
-			msg := payload(size, true)
-			buf := make([]byte, 0, size)
-			round := func() {
-				if err := cli.WriteMessage(bg, conn.Text, msg); err != nil {
-					t.Fatal(err)
+		for name, ctx := range map[string]context.Context{"background": bg, "cancellable": cancellable} {
+			t.Run(fmt.Sprintf("%d/%s", size, name), func(t *testing.T) {
+				srv, cli := connPair(t, transports[1], nil, nil)
+				msg := payload(size, true)
+				buf := make([]byte, 0, size)
+				round := func() {
+					if err := cli.WriteMessage(ctx, conn.Text, msg); err != nil {
+						t.Fatal(err)
+					}
+					var err error
+					if _, buf, err = srv.ReadMessage(ctx, buf); err != nil {
+						t.Fatal(err)
+					}
+					if err := srv.WriteMessage(ctx, conn.Binary, buf); err != nil {
+						t.Fatal(err)
+					}
+					if _, buf, err = cli.ReadMessage(ctx, buf); err != nil {
+						t.Fatal(err)
+					}
 				}
-				var err error
-				if _, buf, err = srv.ReadMessage(bg, buf); err != nil {
-					t.Fatal(err)
+				round()
+				if n := testing.AllocsPerRun(50, round); n != 0 {
+					t.Fatalf("%v allocations per round trip", n)
 				}
-				if err := srv.WriteMessage(bg, conn.Binary, buf); err != nil {
-					t.Fatal(err)
-				}
-				if _, buf, err = cli.ReadMessage(bg, buf); err != nil {
-					t.Fatal(err)
-				}
-			}
-			round()
-			if n := testing.AllocsPerRun(50, round); n != 0 {
-				t.Fatalf("%v allocations per round trip", n)
-			}
-		})
+			})
+		}
 	}
 }
