@@ -1,5 +1,7 @@
 module github.com/pushwire/pushwire
 
-go 1.26
+go 1.26.0
+
+require golang.org/x/sys v0.50.0
 
 require github.com/klauspost/compress v1.20.4 // indirect

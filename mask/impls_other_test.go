@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package mask
+
+func asmImpls() []impl { return nil }

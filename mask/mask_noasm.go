@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package mask
+
+func xor(b []byte, k uint32) { xorGeneric(b, k) }
