@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/internal/leaktest"
+)
+
+// Every page learns at once what any page says, and the server's ticks.
+func TestPush(t *testing.T) {
+	defer leaktest.Check(t)()
+	h := newHub()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tickCtx, stopTicks := context.WithCancel(ctx)
+	go h.tick(tickCtx, 20*time.Millisecond)
+	srv := httptest.NewServer(h.routes())
+	defer srv.Close()
+	defer stopTicks()
+
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	a, err := conn.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := conn.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteMessage(ctx, conn.Text, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*conn.Conn{a, b} {
+		var said, ticked bool
+		for !said || !ticked {
+			_, msg, err := c.ReadMessage(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e event
+			if err := json.Unmarshal(msg, &e); err != nil {
+				t.Fatalf("%s: %v", msg, err)
+			}
+			said = said || (e.Kind == "say" && e.Text == "hello" && e.From == 1)
+			ticked = ticked || (e.Kind == "tick" && e.N > 0)
+		}
+	}
+	go a.ReadMessage(ctx, nil)
+	go b.ReadMessage(ctx, nil)
+	a.Close(conn.CloseNormal, "")
+	b.Close(conn.CloseNormal, "")
+}
