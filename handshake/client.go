@@ -122,9 +122,12 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (Re
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	res, err := roundTrip(nc, u, opts)
 	// When ctx ended the handshake, say so rather than report the timeout
-	// it caused.
+	// it caused (which can come a moment before ctx's own timer).
 	if !stop() || err != nil && ctx.Err() != nil {
 		return Result{}, fmt.Errorf("websocket handshake: %w", context.Cause(ctx))
+	}
+	if d, ok := ctx.Deadline(); ok && err != nil && !time.Now().Before(d) {
+		return Result{}, fmt.Errorf("websocket handshake: %w", context.DeadlineExceeded)
 	}
 	if err != nil {
 		return Result{}, err

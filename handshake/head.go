@@ -63,7 +63,9 @@ func readHead(r io.Reader, limit int) (head string, lines int, rest []byte, err 
 			return "", 0, nil, errTooLarge
 		}
 		if len(buf) == cap(buf) {
-			buf = append(buf, make([]byte, min(cap(buf), limit-len(buf)))...)[:len(buf)]
+			grown := make([]byte, len(buf), min(2*cap(buf), limit))
+			copy(grown, buf)
+			buf = grown
 		}
 		var n int
 		n, err = r.Read(buf[len(buf):cap(buf)])
@@ -73,8 +75,8 @@ func readHead(r io.Reader, limit int) (head string, lines int, rest []byte, err 
 
 // cutLine splits the first CRLF-ended line of s from the rest.
 func cutLine(s string) (line, rest string) {
-	i := strings.Index(s, "\r\n")
-	return s[:i], s[i+2:]
+	line, rest, _ = strings.Cut(s, "\r\n")
+	return line, rest
 }
 
 // parseVersion parses "HTTP/x.y".
