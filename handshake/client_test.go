@@ -168,7 +168,6 @@ func TestClientResponses(t *testing.T) {
 	}
 }
 
-
 func TestClientRequest(t *testing.T) {
 	defer leaktest.Check(t)()
 	url, reqs, stop := fakeServer(t, response("", "Sec-WebSocket-Protocol: b"), false)
@@ -296,7 +295,9 @@ func TestDialContext(t *testing.T) {
 		ctx  func() (context.Context, context.CancelFunc)
 		want error
 	}{
-		{"timeout", func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), 100*time.Millisecond) }, context.DeadlineExceeded},
+		{"timeout", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}, context.DeadlineExceeded},
 		{"cancel", func() (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(100*time.Millisecond, cancel)

@@ -326,8 +326,8 @@ func TestServerAgreement(t *testing.T) {
 		{name: "protocols not supported", add: []string{"Sec-WebSocket-Protocol: a"}},
 		{name: "extensions declined by default", add: []string{"Sec-WebSocket-Extensions: permessage-deflate"}},
 		{name: "extension accepted", add: []string{"Sec-WebSocket-Extensions: x-foo, permessage-deflate; client_max_window_bits=\"10\""},
-			opts: &ServerOptions{Extensions: deflate},
-			exts: []Extension{{"permessage-deflate", []Param{{"client_max_window_bits", "10"}}}},
+			opts:   &ServerOptions{Extensions: deflate},
+			exts:   []Extension{{"permessage-deflate", []Param{{"client_max_window_bits", "10"}}}},
 			header: "permessage-deflate; client_max_window_bits=10"},
 		{name: "extension declined", add: []string{"Sec-WebSocket-Extensions: x-foo"}, opts: &ServerOptions{Extensions: deflate}},
 	}
