@@ -1,89 +1,88 @@
-// Package utf8check validates UTF-8 text that arrives in pieces, failing at
-// the first byte that makes it invalid: a WebSocket peer must fail a text
-// message as soon as it cannot be valid, even in the middle of a frame.
 package utf8check
 
-import "encoding/binary"
+// The validator is a DFA over the byte ranges of RFC 3629 section 4. Each
+// state is a bit offset into a uint64 row of table, so a step is one load
+// and one shift: next = table[b] >> state (Per Vognsen's shift DFA). The
+// low 6 bits of the shifted row are the next state.
+const (
+	sAccept = 0  // at a character boundary
+	sErr    = 6  // invalid; every row maps sErr to itself
+	s1      = 12 // one continuation byte 80..BF to go
+	s2      = 18 // two to go
+	s3      = 24 // three to go
+	sE0     = 30 // after E0: A0..BF, then one more (no overlongs)
+	sED     = 36 // after ED: 80..9F, then one more (no surrogates)
+	sF0     = 42 // after F0: 90..BF, then two more (no overlongs)
+	sF4     = 48 // after F4: 80..8F, then two more (nothing past U+10FFFF)
+)
 
-// Validator checks a text delivered in pieces. The zero value is ready.
+var table = func() (t [256]uint64) {
+	for b := range 256 {
+		next := func(from, to uint64) { t[b] |= to << from }
+		next(sErr, sErr)
+		switch {
+		case b < 0x80:
+			next(sAccept, sAccept)
+		case b >= 0xC2 && b <= 0xDF:
+			next(sAccept, s1)
+		case b == 0xE0:
+			next(sAccept, sE0)
+		case b == 0xED:
+			next(sAccept, sED)
+		case b >= 0xE1 && b <= 0xEF:
+			next(sAccept, s2)
+		case b == 0xF0:
+			next(sAccept, sF0)
+		case b >= 0xF1 && b <= 0xF3:
+			next(sAccept, s3)
+		case b == 0xF4:
+			next(sAccept, sF4)
+		default: // 80..BF, C0, C1, F5..FF
+			next(sAccept, sErr)
+		}
+		cont := func(from, to uint64, lo, hi int) {
+			if b >= lo && b <= hi {
+				next(from, to)
+			} else {
+				next(from, sErr)
+			}
+		}
+		cont(s1, sAccept, 0x80, 0xBF)
+		cont(s2, s1, 0x80, 0xBF)
+		cont(s3, s2, 0x80, 0xBF)
+		cont(sE0, s1, 0xA0, 0xBF)
+		cont(sED, s1, 0x80, 0x9F)
+		cont(sF0, s2, 0x90, 0xBF)
+		cont(sF4, s2, 0x80, 0x8F)
+	}
+	return t
+}()
+
+// Validator checks a UTF-8 text delivered in pieces. The zero value is
+// ready.
 type Validator struct {
-	need   uint8 // continuation bytes still expected
-	lo, hi uint8 // the range of the next byte while need > 0
-	bad    bool
+	state uint8
 }
 
-// Write consumes p and reports whether the text so far can still be the
-// prefix of a valid UTF-8 text. Once it returns false it stays false.
+// Write consumes p. It returns false as soon as the text so far can no
+// longer be the prefix of a valid UTF-8 text, that is in the call whose p
+// holds the first byte that makes it invalid, even when that byte continues
+// a sequence begun in an earlier call. Once false, it stays false.
 func (v *Validator) Write(p []byte) bool {
-	if v.bad {
+	if v.state == sErr {
 		return false
 	}
-	need, lo, hi := v.need, v.lo, v.hi
-	i, n := 0, len(p)
-	for i < n {
-		if need > 0 {
-			c := p[i]
-			if c < lo || c > hi {
-				v.bad = true
-				return false
-			}
-			i++
-			need, lo, hi = need-1, 0x80, 0xBF
-			continue
-		}
-		for i+32 <= n {
-			q := p[i : i+32]
-			if (binary.LittleEndian.Uint64(q)|binary.LittleEndian.Uint64(q[8:])|
-				binary.LittleEndian.Uint64(q[16:])|binary.LittleEndian.Uint64(q[24:]))&0x8080808080808080 != 0 {
-				break
-			}
-			i += 32
-		}
-		for i+8 <= n && binary.LittleEndian.Uint64(p[i:])&0x8080808080808080 == 0 {
-			i += 8
-		}
-		for i < n && p[i] < 0x80 {
-			i++
-		}
-		if i == n {
-			break
-		}
-		// A lead byte: the ranges of RFC 3629 section 4, which exclude
-		// overlong forms, surrogates and code points past U+10FFFF.
-		switch c := p[i]; {
-		case c >= 0xC2 && c <= 0xDF:
-			need, lo, hi = 1, 0x80, 0xBF
-		case c == 0xE0:
-			need, lo, hi = 2, 0xA0, 0xBF
-		case c == 0xED:
-			need, lo, hi = 2, 0x80, 0x9F
-		case c >= 0xE1 && c <= 0xEF:
-			need, lo, hi = 2, 0x80, 0xBF
-		case c == 0xF0:
-			need, lo, hi = 3, 0x90, 0xBF
-		case c >= 0xF1 && c <= 0xF3:
-			need, lo, hi = 3, 0x80, 0xBF
-		case c == 0xF4:
-			need, lo, hi = 3, 0x80, 0x8F
-		default:
-			v.bad = true
-			return false
-		}
-		i++
-	}
-	v.need, v.lo, v.hi = need, lo, hi
-	return true
+	v.state = write(v.state, p)
+	return v.state != sErr
 }
 
 // Complete reports whether the text so far is valid and ends on a character
-// boundary.
-func (v *Validator) Complete() bool { return !v.bad && v.need == 0 }
+// boundary: call it at the end of a message.
+func (v *Validator) Complete() bool { return v.state == sAccept }
 
 // Reset makes v ready for a new text.
-func (v *Validator) Reset() { *v = Validator{} }
+func (v *Validator) Reset() { v.state = sAccept }
 
-// Valid reports whether p is valid UTF-8, as unicode/utf8.Valid does.
-func Valid(p []byte) bool {
-	var v Validator
-	return v.Write(p) && v.Complete()
-}
+// Valid reports whether p is a complete valid UTF-8 text, as
+// unicode/utf8.Valid does.
+func Valid(p []byte) bool { return write(sAccept, p) == sAccept }

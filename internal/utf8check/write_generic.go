@@ -1,0 +1,3 @@
+package utf8check
+
+func write(s uint8, p []byte) uint8 { return writeGeneric(s, p) }
