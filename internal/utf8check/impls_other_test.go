@@ -1,3 +1,5 @@
+//go:build purego || !amd64
+
 package utf8check
 
 func asmImpls() []impl { return nil }

@@ -1,0 +1,42 @@
+//go:build !purego
+
+package utf8check
+
+import "golang.org/x/sys/cpu"
+
+var useAVX2 = cpu.X86.HasAVX2
+
+func write(s uint8, p []byte) uint8 {
+	if !useAVX2 || len(p) < 64 {
+		return writeGeneric(s, p)
+	}
+	return writeAVX2(s, p)
+}
+
+// writeAVX2 finishes a pending sequence with the DFA, validates whole
+// 64-byte blocks in SIMD, and leaves the DFA the rest from the start of the
+// last sequence, which the blocks may have cut.
+func writeAVX2(s uint8, p []byte) uint8 {
+	i := 0
+	st := uint64(s)
+	for ; st&63 > sErr && i < len(p); i++ { // mid-sequence
+		st = table[p[i]] >> (st & 63)
+	}
+	if n := (len(p) - i) &^ 63; n > 0 {
+		if !validAVX2(p[i : i+n]) {
+			return sErr
+		}
+		end := i + n
+		i = end
+		for j := end - 1; j >= end-3; j-- {
+			if p[j]&0xC0 != 0x80 {
+				i = j
+				break
+			}
+		}
+	}
+	return writeGeneric(uint8(st&63), p[i:])
+}
+
+//go:noescape
+func validAVX2(p []byte) bool
