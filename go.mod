@@ -4,4 +4,7 @@ go 1.26.0
 
 require golang.org/x/sys v0.50.0
 
-require github.com/klauspost/compress v1.20.4 // indirect
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+)

@@ -243,6 +243,11 @@ func (d *Decompressor) remember(out []byte) {
 // 00 00 ff ff) to dst. It fails with ErrTooLarge as soon as the output
 // passes limit bytes, having allocated no more than that.
 func (d *Decompressor) Decompress(dst, src []byte, limit int64) ([]byte, error) {
+	if len(src) == 0 {
+		// Not even the empty block a compressor emits; some peers send an
+		// empty payload for an empty message.
+		return dst, nil
+	}
 	d.msg = msgSource{src: src}
 	fr := d.reader(&d.msg)
 	start := len(dst)
@@ -286,7 +291,7 @@ func (d *Decompressor) fail() {
 func (d *Decompressor) Reader(src io.Reader, limit int64) io.Reader {
 	d.stream = streamSource{r: src}
 	d.sr.fr = d.reader(&d.stream)
-	d.sr.left = limit
+	d.sr.left, d.sr.err = limit, nil
 	return &d.sr
 }
 
