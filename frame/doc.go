@@ -2,7 +2,8 @@
 // codes and close payloads, and every framing rule of section 5.
 //
 // It does no I/O policy and allocates nothing: headers are parsed from bytes
-// (or read from an io.Reader into a caller's buffer) and appended to bytes.
+// (or read from an io.Reader into a buffer the caller keeps: a fresh array
+// per call escapes to the heap through the reader) and appended to bytes.
 // Every rule violation is an *Error that carries the close code to answer
 // with, so a connection maps any failure to its close code in one place.
 //
