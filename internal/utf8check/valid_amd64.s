@@ -102,22 +102,41 @@ TEXT ·validAVX2(SB), NOSPLIT, $0-25
 	VPXOR   Y6, Y6, Y6 // errors
 	VPXOR   Y7, Y7, Y7 // the previous 32 bytes
 	VPXOR   Y8, Y8, Y8 // sequences the previous 32 bytes left incomplete
-	TESTQ   CX, CX
-	JZ      done
 
 loop:
-	VMOVDQU   (SI), Y4
-	VMOVDQU   32(SI), Y5
-	VPOR      Y4, Y5, Y0
+	CMPQ CX, $128
+	JB   block64
+	VMOVDQU (SI), Y4
+	VMOVDQU 32(SI), Y5
+	VPOR    64(SI), Y4, Y0
+	VPOR    96(SI), Y5, Y1
+	VPOR    Y0, Y1, Y0
 	VPMOVMSKB Y0, AX
-	TESTL     AX, AX
-	JNZ       multibyte
+	TESTL   AX, AX
+	JNZ     multibyte
 
-	// All ASCII: an error only if the bytes before left a sequence open.
+	// 128 bytes of ASCII: an error only if the bytes before left a sequence
+	// open.
 	VPOR  Y8, Y6, Y6
 	VPXOR Y8, Y8, Y8
 	VPXOR Y7, Y7, Y7
-	JMP   next
+	ADDQ  $128, SI
+	SUBQ  $128, CX
+	JMP   loop
+
+block64:
+	TESTQ   CX, CX
+	JZ      done
+	VMOVDQU (SI), Y4
+	VMOVDQU 32(SI), Y5
+	VPOR    Y4, Y5, Y0
+	VPMOVMSKB Y0, AX
+	TESTL   AX, AX
+	JNZ     multibyte
+	VPOR    Y8, Y6, Y6
+	VPXOR   Y8, Y8, Y8
+	VPXOR   Y7, Y7, Y7
+	JMP     next
 
 multibyte:
 	CHECK(Y4, Y7)
@@ -128,7 +147,7 @@ multibyte:
 next:
 	ADDQ $64, SI
 	SUBQ $64, CX
-	JNZ  loop
+	JMP  loop
 
 done:
 	VPTEST Y6, Y6
