@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/deflate"
 )
 
 //go:embed index.html
@@ -73,7 +74,10 @@ func (h *hub) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", http.FileServerFS(static))
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
-		c, err := conn.Accept(w, r, &conn.AcceptOptions{Options: conn.Options{ReadLimit: 4096, PingInterval: 30 * time.Second}})
+		c, err := conn.Accept(w, r, &conn.AcceptOptions{
+			Options:     conn.Options{ReadLimit: 4096, PingInterval: 30 * time.Second},
+			Compression: &deflate.Config{},
+		})
 		if err != nil {
 			log.Printf("demo: upgrade from %s: %v", r.RemoteAddr, err)
 			return
