@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -189,12 +190,12 @@ func appendRequest(b []byte, u *url.URL, opts *DialOptions) ([]byte, string, err
 
 // readResponse reads the server's answer to key and verifies it strictly
 // (RFC 6455 section 4.1).
-func readResponse(nc net.Conn, key string, opts *DialOptions) (Result, error) {
+func readResponse(r io.Reader, key string, opts *DialOptions) (Result, error) {
 	limit := opts.MaxHeaderBytes
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes
 	}
-	head, lines, rest, err := readHead(nc, limit)
+	head, lines, rest, err := readHead(r, limit)
 	switch err {
 	case nil:
 	case errTooLarge:
