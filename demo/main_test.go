@@ -29,30 +29,41 @@ func TestPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a is alone: the first arrival it hears of is its own.
+	var aID int
+	until(t, ctx, a, func(e event) bool { aID = e.From; return e.Kind == "join" })
 	b, err := conn.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	until(t, ctx, a, func(e event) bool { return e.Kind == "join" && e.From != aID })
 	if err := a.WriteMessage(ctx, conn.Text, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*conn.Conn{a, b} {
-		var said, ticked bool
-		for !said || !ticked {
-			_, msg, err := c.ReadMessage(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var e event
-			if err := json.Unmarshal(msg, &e); err != nil {
-				t.Fatalf("%s: %v", msg, err)
-			}
-			said = said || (e.Kind == "say" && e.Text == "hello" && e.From == 1)
-			ticked = ticked || (e.Kind == "tick" && e.N > 0)
-		}
+		until(t, ctx, c, func(e event) bool { return e.Kind == "say" && e.Text == "hello" && e.From == aID })
+		until(t, ctx, c, func(e event) bool { return e.Kind == "tick" && e.N > 0 })
 	}
 	go a.ReadMessage(ctx, nil)
 	go b.ReadMessage(ctx, nil)
 	a.Close(conn.CloseNormal, "")
 	b.Close(conn.CloseNormal, "")
+}
+
+// until reads events from c until one satisfies ok.
+func until(t *testing.T, ctx context.Context, c *conn.Conn, ok func(event) bool) {
+	t.Helper()
+	for {
+		_, msg, err := c.ReadMessage(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e event
+		if err := json.Unmarshal(msg, &e); err != nil {
+			t.Fatalf("%s: %v", msg, err)
+		}
+		if ok(e) {
+			return
+		}
+	}
 }
