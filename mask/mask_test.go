@@ -27,9 +27,10 @@ func (m impl) withPos(b []byte, key [4]byte, pos int) int {
 	return (pos + len(b)) & 3
 }
 
-// allImpls is XOR itself and every implementation this CPU can run.
+// allImpls is the dispatch XOR uses and every implementation this CPU can
+// run.
 func allImpls() []impl {
-	return append([]impl{{"XOR", xor}, {"generic", xorGeneric}}, asmImpls()...)
+	return append([]impl{{"dispatch", xor}, {"generic", xorGeneric}}, asmImpls()...)
 }
 
 func randBytes(r *rand.Rand, b []byte) {

@@ -13,5 +13,6 @@
 //	}
 //
 // The rules are those of unicode/utf8.Valid (RFC 3629): no overlong forms,
-// no surrogates, nothing past U+10FFFF.
+// no surrogates, nothing past U+10FFFF. On amd64 long texts go through an
+// AVX2 kernel; build with -tags purego for the portable DFA only.
 package utf8check
