@@ -10,17 +10,16 @@ var (
 	useAVX2   = cpu.X86.HasAVX2
 )
 
-// Below these lengths the Go loop wins over the call into assembly.
-const (
-	minAVX512 = 64
-	minAVX2   = 64
-)
+// Below this length the Go loop wins over the call into assembly.
+const minAsm = 64
 
 func xor(b []byte, k uint32) {
 	switch {
-	case useAVX512 && len(b) >= minAVX512:
+	case len(b) < minAsm:
+		xorGeneric(b, k)
+	case useAVX512:
 		xorAVX512(b, k)
-	case useAVX2 && len(b) >= minAVX2:
+	case useAVX2:
 		n := xorAVX2(b, k)
 		xorGeneric(b[n:], k) // n is a multiple of 4: the key phase is unchanged
 	default:
