@@ -1,0 +1,251 @@
+package longpoll
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/pushwire/pushwire/conn"
+)
+
+// ErrQueueFull is returned by WriteMessage when the queue is full and the
+// endpoint was set to fail rather than wait.
+var ErrQueueFull = errors.New("longpoll: queue full")
+
+// Queue bounds, per direction, of an endpoint.
+const (
+	DefaultMaxQueue      = 1024
+	DefaultMaxQueueBytes = 4 << 20
+)
+
+// endpoint is one side's half of a session: the numbered messages it sends
+// until the peer acknowledges them, and those it received in order until
+// the application reads them. Both sides of the transport use it.
+type endpoint struct {
+	mu       sync.Mutex
+	maxMsgs  int
+	maxBytes int
+	failFast bool
+
+	out      []record // sent, not yet acknowledged, by sequence
+	outSeq   uint64   // the last sequence number given
+	outBytes int
+	closeSeq uint64 // our close record's sequence, once queued
+
+	in      []record // received in order, not yet read
+	inSeq   uint64   // the last sequence received in order
+	inBytes int
+
+	changed chan struct{} // closed and renewed on every change
+	ended   chan struct{}
+	final   *conn.CloseError
+	local   bool // Close was called here
+}
+
+func (e *endpoint) init(maxMsgs, maxBytes int, failFast bool) {
+	e.maxMsgs, e.maxBytes, e.failFast = maxMsgs, maxBytes, failFast
+	if e.maxMsgs <= 0 {
+		e.maxMsgs = DefaultMaxQueue
+	}
+	if e.maxBytes <= 0 {
+		e.maxBytes = DefaultMaxQueueBytes
+	}
+	e.changed = make(chan struct{})
+	e.ended = make(chan struct{})
+}
+
+// notify wakes everyone waiting for a change. The caller holds mu.
+func (e *endpoint) notify() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// wait returns a channel closed at the next change. The caller holds mu.
+func (e *endpoint) wait() <-chan struct{} { return e.changed }
+
+func (e *endpoint) full(n int) bool {
+	return len(e.out) >= e.maxMsgs || (len(e.out) > 0 && e.outBytes+n > e.maxBytes)
+}
+
+// write queues a message, waiting for room unless failFast.
+func (e *endpoint) write(ctx context.Context, kind byte, p []byte) error {
+	data := append([]byte(nil), p...)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		switch {
+		case e.final != nil:
+			return e.final
+		case e.local:
+			return conn.ErrClosed
+		case !e.full(len(data)):
+			e.outSeq++
+			e.out = append(e.out, record{kind: kind, seq: e.outSeq, data: data})
+			e.outBytes += len(data)
+			e.notify()
+			return nil
+		case e.failFast:
+			return ErrQueueFull
+		}
+		ch := e.wait()
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			e.mu.Lock()
+			return ctx.Err()
+		}
+		e.mu.Lock()
+	}
+}
+
+// queueClose queues our close record, past the bounds.
+func (e *endpoint) queueClose(code conn.CloseCode, reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.local || e.final != nil {
+		return
+	}
+	e.local = true
+	e.outSeq++
+	e.closeSeq = e.outSeq
+	e.out = append(e.out, closeRecord(e.outSeq, code, reason))
+	e.notify()
+}
+
+// ack drops the messages the peer has received. It reports whether our
+// close record was among them.
+func (e *endpoint) ack(seq uint64) (closeAcked bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i := 0
+	for i < len(e.out) && e.out[i].seq <= seq {
+		e.outBytes -= len(e.out[i].data)
+		i++
+	}
+	if i > 0 {
+		e.out = append(e.out[:0], e.out[i:]...)
+		e.notify()
+	}
+	return e.closeSeq != 0 && seq >= e.closeSeq
+}
+
+// pending returns the unacknowledged records, up to about max bytes (at
+// least one).
+func (e *endpoint) pending(max int) []record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, size := 0, 0
+	for n < len(e.out) && (n == 0 || size+len(e.out[n].data) <= max) {
+		size += len(e.out[n].data)
+		n++
+	}
+	return append([]record(nil), e.out[:n]...)
+}
+
+// receive takes a record from the peer. It returns false when the record
+// cannot be taken now (a gap, or no room): the peer sends it again later.
+// A duplicate is dropped and counts as taken.
+func (e *endpoint) receive(r record) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case r.seq <= e.inSeq:
+		return true
+	case r.seq != e.inSeq+1 || e.final != nil:
+		return false
+	case r.kind == kindClose:
+		e.inSeq = r.seq
+		e.final = parseClose(r.data)
+		e.notify()
+		return true
+	case len(e.in) >= e.maxMsgs || (len(e.in) > 0 && e.inBytes+len(r.data) > e.maxBytes):
+		return false
+	}
+	e.inSeq = r.seq
+	e.in = append(e.in, record{kind: r.kind, seq: r.seq, data: append([]byte(nil), r.data...)})
+	e.inBytes += len(r.data)
+	e.notify()
+	return true
+}
+
+func (e *endpoint) received() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inSeq
+}
+
+// read returns the next message, appended to buf[:0].
+func (e *endpoint) read(ctx context.Context, buf []byte) (conn.MessageType, []byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		if len(e.in) > 0 {
+			r := e.in[0]
+			e.in[0] = record{}
+			e.in = e.in[1:]
+			e.inBytes -= len(r.data)
+			e.notify()
+			return typeOf(r.kind), append(buf[:0], r.data...), nil
+		}
+		if e.final != nil {
+			return 0, buf[:0], e.final
+		}
+		if e.local {
+			return 0, buf[:0], conn.ErrClosed
+		}
+		ch := e.wait()
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			e.mu.Lock()
+			return 0, buf[:0], ctx.Err()
+		}
+		e.mu.Lock()
+	}
+}
+
+// end records how the session ended, once.
+func (e *endpoint) end(ce *conn.CloseError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.ended:
+		return
+	default:
+	}
+	if e.final == nil {
+		e.final = ce
+	}
+	close(e.ended)
+	e.notify()
+}
+
+// waitAck waits until our close record is acknowledged, the session ends,
+// or ctx is done.
+func (e *endpoint) waitAck(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		if len(e.out) == 0 || e.out[0].seq > e.closeSeq {
+			return
+		}
+		ch := e.wait()
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-e.ended:
+		case <-ctx.Done():
+		}
+		e.mu.Lock()
+		select {
+		case <-e.ended:
+			return
+		default:
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package longpoll
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/internal/leaktest"
+)
+
+// faulty stands between the client and the server: it loses one in five
+// poll answers after the server sent them, cuts others off half way, loses
+// some send answers, and delays requests.
+type faulty struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	r    *rand.Rand
+
+	dropped, cut, delayed atomic.Int64
+}
+
+var errInjected = errors.New("injected fault")
+
+func (f *faulty) roll() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.r.IntN(100)
+}
+
+func (f *faulty) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.roll() < 10 {
+		f.delayed.Add(1)
+		time.Sleep(time.Duration(f.roll()/10) * time.Millisecond)
+	}
+	resp, err := f.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	isPoll := strings.HasSuffix(req.URL.Path, "/poll")
+	switch n := f.roll(); {
+	case isPoll && n < 20, !isPoll && strings.HasSuffix(req.URL.Path, "/send") && n < 10:
+		// The server has answered; the answer is lost.
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		f.dropped.Add(1)
+		return nil, errInjected
+	case isPoll && n < 30:
+		f.cut.Add(1)
+		resp.Body = &cutBody{rc: resp.Body, left: max(resp.ContentLength/2, 1)}
+	}
+	return resp, nil
+}
+
+// cutBody ends in an error part way through.
+type cutBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errInjected
+	}
+	n, err := c.rc.Read(p[:min(int64(len(p)), c.left)])
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cutBody) Close() error { return c.rc.Close() }
+
+// 100,000 messages each way through a faulty network: none lost, none
+// duplicated, all in order, and the session survives.
+func TestFaultInjection(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	const n = 100000
+	check := func(c conn.MessageConn, prefix string) error {
+		var buf []byte
+		for i := range n {
+			_, msg, err := c.ReadMessage(bg, buf)
+			if err != nil {
+				return fmt.Errorf("%s: message %d: %v", prefix, i, err)
+			}
+			if want := fmt.Sprintf("%s%d", prefix, i); string(msg) != want {
+				return fmt.Errorf("got %q, want %q", msg, want)
+			}
+			buf = msg
+		}
+		return nil
+	}
+	send := func(c conn.MessageConn, prefix string) error {
+		for i := range n {
+			if err := c.WriteMessage(bg, conn.Text, fmt.Appendf(nil, "%s%d", prefix, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	serverDone := make(chan error, 2)
+	_, srv := serve(t, &Options{Hold: 200 * time.Millisecond, Grace: 10 * time.Second}, func(s *Session) {
+		go func() { serverDone <- send(s, "s") }()
+		serverDone <- check(s, "c")
+	})
+	f := &faulty{next: http.DefaultTransport, r: rand.New(rand.NewPCG(1, 2))}
+	c, err := Dial(bg, srv.URL, &DialOptions{HTTPClient: &http.Client{Transport: f}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientDone := make(chan error, 1)
+	go func() { clientDone <- send(c, "c") }()
+	if err := check(c, "s"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []chan error{clientDone, serverDone, serverDone} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("faults: %d answers lost, %d cut, %d delayed", f.dropped.Load(), f.cut.Load(), f.delayed.Load())
+	if f.dropped.Load() == 0 || f.cut.Load() == 0 {
+		t.Fatal("no faults were injected")
+	}
+	c.Close(conn.CloseNormal, "")
+}

@@ -1,0 +1,418 @@
+package longpoll
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushwire/pushwire/conn"
+)
+
+// Defaults of Options.
+const (
+	DefaultHold     = 20 * time.Second
+	DefaultGrace    = 30 * time.Second
+	DefaultMaxBody  = 1 << 20
+	DefaultMaxBatch = 256 << 10
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Hold is how long a poll waits for a message before it is answered
+	// empty; under the idle timeouts of common proxies. Default 20 s.
+	Hold time.Duration
+	// Grace is how long a session lives without a poll before it expires.
+	// Default 30 s.
+	Grace time.Duration
+	// MaxQueue and MaxQueueBytes bound each direction of a session.
+	MaxQueue, MaxQueueBytes int
+	// FailWhenFull makes WriteMessage fail with ErrQueueFull instead of
+	// waiting when the queue is full.
+	FailWhenFull bool
+	// MaxBody bounds a send request's body (413 past it). Default 1 MiB.
+	MaxBody int64
+	// The origin policy, as for WebSocket: same origin by default, plus
+	// OriginPatterns (path.Match on the origin's host), or CheckOrigin.
+	OriginPatterns []string
+	CheckOrigin    func(r *http.Request) bool
+}
+
+// Handler serves the long-polling transport under a path prefix: POST
+// <prefix>/open, GET <prefix>/poll, POST <prefix>/send, and the JavaScript
+// client at GET <prefix>/client.js. Sessions reach the application through
+// Accept.
+type Handler struct {
+	opts     Options
+	mu       sync.Mutex
+	sessions map[string]*Session
+	accepted chan *Session
+	done     chan struct{}
+	once     sync.Once
+}
+
+// NewHandler returns a Handler; opts may be nil.
+func NewHandler(opts *Options) *Handler {
+	h := &Handler{sessions: map[string]*Session{}, accepted: make(chan *Session), done: make(chan struct{})}
+	if opts != nil {
+		h.opts = *opts
+	}
+	if h.opts.Hold <= 0 {
+		h.opts.Hold = DefaultHold
+	}
+	if h.opts.Grace <= 0 {
+		h.opts.Grace = DefaultGrace
+	}
+	if h.opts.MaxBody <= 0 {
+		h.opts.MaxBody = DefaultMaxBody
+	}
+	return h
+}
+
+// Accept returns the next new session.
+func (h *Handler) Accept(ctx context.Context) (*Session, error) {
+	select {
+	case s := <-h.accepted:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-h.done:
+		return nil, conn.ErrClosed
+	}
+}
+
+// Close ends every session and stops accepting new ones.
+func (h *Handler) Close() error {
+	h.once.Do(func() { close(h.done) })
+	h.mu.Lock()
+	sessions := make([]*Session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.Unlock()
+	for _, s := range sessions {
+		s.expire(&conn.CloseError{Code: conn.CloseGoingAway, Reason: "server closing", Local: true})
+	}
+	return nil
+}
+
+//go:embed client.js
+var clientJS []byte
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	op := path.Base(r.URL.Path)
+	if op == "client.js" {
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, http.MethodGet)
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Write(clientJS)
+		return
+	}
+	if !h.originAllowed(r) {
+		http.Error(w, "longpoll: origin not allowed", http.StatusForbidden)
+		return
+	}
+	switch op {
+	case "open":
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, http.MethodPost)
+			return
+		}
+		h.open(w, r)
+	case "poll", "send":
+		want := http.MethodGet
+		if op == "send" {
+			want = http.MethodPost
+		}
+		if r.Method != want {
+			methodNotAllowed(w, want)
+			return
+		}
+		s, ack, ok := h.session(w, r)
+		if !ok {
+			return
+		}
+		if op == "poll" {
+			s.poll(w, r, ack)
+		} else {
+			s.send(w, r, ack)
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	http.Error(w, "longpoll: method not allowed", http.StatusMethodNotAllowed)
+}
+
+// session finds the request's session and its ack. An id that never existed
+// and one that expired get the same answer.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uint64, bool) {
+	q := r.URL.Query()
+	ack, err := strconv.ParseUint(q.Get("ack"), 10, 64)
+	if err != nil {
+		http.Error(w, "longpoll: bad ack", http.StatusBadRequest)
+		return nil, 0, false
+	}
+	id := q.Get("id")
+	if id == "" {
+		id = r.Header.Get("Pushwire-Session")
+	}
+	h.mu.Lock()
+	s := h.sessions[id]
+	h.mu.Unlock()
+	if s == nil {
+		http.Error(w, "longpoll: no such session", http.StatusNotFound)
+		return nil, 0, false
+	}
+	return s, ack, true
+}
+
+type openReply struct {
+	ID    string `json:"id"`
+	Hold  int64  `json:"hold"`  // milliseconds
+	Grace int64  `json:"grace"` // milliseconds
+}
+
+func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
+	var b [16]byte
+	rand.Read(b[:])
+	s := &Session{h: h, id: hex.EncodeToString(b[:]), remote: addr(r.RemoteAddr), local: localAddr(r)}
+	s.init(h.opts.MaxQueue, h.opts.MaxQueueBytes, h.opts.FailWhenFull)
+	s.kick = make(chan struct{})
+	select {
+	case h.accepted <- s:
+	case <-r.Context().Done():
+		return
+	case <-h.done:
+		http.Error(w, "longpoll: closing", http.StatusServiceUnavailable)
+		return
+	}
+	h.mu.Lock()
+	h.sessions[s.id] = s
+	h.mu.Unlock()
+	s.idle()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(openReply{ID: s.id, Hold: h.opts.Hold.Milliseconds(), Grace: h.opts.Grace.Milliseconds()})
+}
+
+func (h *Handler) originAllowed(r *http.Request) bool {
+	if h.opts.CheckOrigin != nil {
+		return h.opts.CheckOrigin(r)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range h.opts.OriginPatterns {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Session is the server's side of one long-polling client. It satisfies
+// conn.MessageConn.
+type Session struct {
+	endpoint
+	h             *Handler
+	id            string
+	remote, local net.Addr
+
+	pmu    sync.Mutex // guards the fields below
+	polls  int        // polls in progress
+	kick   chan struct{}
+	expiry *time.Timer
+}
+
+var _ conn.MessageConn = (*Session)(nil)
+
+// ID returns the session's id.
+func (s *Session) ID() string { return s.id }
+
+func (s *Session) ReadMessage(ctx context.Context, buf []byte) (conn.MessageType, []byte, error) {
+	return s.read(ctx, buf)
+}
+
+func (s *Session) WriteMessage(ctx context.Context, typ conn.MessageType, p []byte) error {
+	return s.write(ctx, kindOf(typ), p)
+}
+
+// Close sends a close to the client and waits, at most the hold time, for
+// the client to receive it.
+func (s *Session) Close(code conn.CloseCode, reason string) error {
+	s.queueClose(code, reason)
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.Hold)
+	defer cancel()
+	s.waitAck(ctx)
+	s.expire(&conn.CloseError{Code: code, Reason: reason, Local: true})
+	return nil
+}
+
+func (s *Session) LocalAddr() net.Addr  { return s.local }
+func (s *Session) RemoteAddr() net.Addr { return s.remote }
+
+// expire ends the session and forgets it.
+func (s *Session) expire(ce *conn.CloseError) {
+	s.h.mu.Lock()
+	delete(s.h.sessions, s.id)
+	s.h.mu.Unlock()
+	s.pmu.Lock()
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.pmu.Unlock()
+	s.end(ce)
+}
+
+// idle starts the grace period: without a poll before it ends, the session
+// expires.
+func (s *Session) idle() {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.polls > 0 {
+		return
+	}
+	if s.expiry == nil {
+		s.expiry = time.AfterFunc(s.h.opts.Grace, func() {
+			s.expire(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "session expired", Local: true})
+		})
+		return
+	}
+	s.expiry.Reset(s.h.opts.Grace)
+}
+
+// startPoll makes this poll the session's current one: an older poll still
+// waiting is answered empty.
+func (s *Session) startPoll() <-chan struct{} {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.polls++
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	close(s.kick)
+	s.kick = make(chan struct{})
+	return s.kick
+}
+
+func (s *Session) endPoll() {
+	s.pmu.Lock()
+	s.polls--
+	s.pmu.Unlock()
+	s.idle()
+}
+
+func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
+	kick := s.startPoll()
+	defer s.endPoll()
+	s.ack(ack)
+	timer := time.NewTimer(s.h.opts.Hold)
+	defer timer.Stop()
+	var recs []record
+	for {
+		s.mu.Lock()
+		changed := s.wait()
+		s.mu.Unlock()
+		if recs = s.pending(DefaultMaxBatch); len(recs) > 0 {
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-s.ended:
+		case <-kick:
+		case <-timer.C:
+		case <-r.Context().Done():
+			return
+		}
+		break
+	}
+	select {
+	case <-s.ended:
+		if len(recs) == 0 {
+			http.Error(w, "longpoll: no such session", http.StatusNotFound)
+			return
+		}
+	default:
+	}
+	var body []byte
+	for _, rec := range recs {
+		body = appendRecord(body, rec)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.h.opts.MaxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			http.Error(w, "longpoll: body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "longpoll: reading body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	closeAcked := s.ack(ack)
+	stop := errors.New("stop")
+	err = decodeBatch(body, func(rec record) error {
+		if !s.receive(rec) {
+			return stop
+		}
+		return nil
+	})
+	if err == errBatch {
+		http.Error(w, "longpoll: malformed batch", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Pushwire-Ack", strconv.FormatUint(s.received(), 10))
+	w.WriteHeader(http.StatusNoContent)
+	s.mu.Lock()
+	peerClosed := s.final != nil
+	s.mu.Unlock()
+	if peerClosed || closeAcked {
+		s.expire(nil)
+	}
+}
+
+// addr is a net.Addr for an address written as text.
+type addr string
+
+func (a addr) Network() string { return "tcp" }
+func (a addr) String() string  { return string(a) }
+
+func localAddr(r *http.Request) net.Addr {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return a
+	}
+	return addr("")
+}
