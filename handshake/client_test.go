@@ -147,11 +147,13 @@ func TestClientResponses(t *testing.T) {
 			url, _, stop := fakeServer(t, tt.respond, tt.hangUp)
 			defer stop()
 			nc, res, err := Dial(context.Background(), url, &tt.opts)
+			if err == nil {
+				nc.Close() // else stop waits for it
+			}
 			if tt.rule == nil {
 				if err != nil {
 					t.Fatal(err)
 				}
-				nc.Close()
 				if !reflect.DeepEqual(res, tt.want) {
 					t.Fatalf("result %+v, want %+v", res, tt.want)
 				}
@@ -463,4 +465,30 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("server result %+v", sr)
 		}
 	})
+}
+
+// TestUpgradeConnTLS runs UpgradeConn over TLS: the request carries the
+// connection state.
+func TestUpgradeConnTLS(t *testing.T) {
+	defer leaktest.Check(t)()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS() // for its certificate and config
+	srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	s, c := net.Pipe()
+	defer s.Close()
+	defer c.Close()
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := UpgradeConn(tls.Server(s, srv.TLS), nil)
+		done <- outcome{res, err}
+	}()
+	if _, err := Client(context.Background(), tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "example.com"}), "wss://example.com/", nil); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.err != nil || o.res.Request.TLS == nil || !o.res.Request.TLS.HandshakeComplete {
+		t.Fatalf("server: %v, TLS state %v", o.err, o.res.Request)
+	}
 }
