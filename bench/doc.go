@@ -4,6 +4,6 @@
 // library's go.mod. `go run ./cmd/report` runs them and writes RESULTS.md.
 //
 // Benchmarks are named Benchmark<Op>/<size>/<lib>. Messages are binary
-// everywhere except in UTF8, so that only pushwire and coder do not pay for
-// validating text the others skip.
+// everywhere but in UTF8, so that no library pays for the UTF-8 validation
+// that some of the others skip.
 package bench
