@@ -3,21 +3,34 @@ package longpoll
 import (
 	"encoding/binary"
 	"errors"
+	"math"
+	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
 )
 
-// A batch is a run of records, each:
+// A batch is the sequence number of its first record, then the records,
+// each numbered one more than the one before:
 //
-//	kind byte (1 text, 2 binary, 8 close), uvarint sequence number,
-//	uvarint payload length, payload
+//	uvarint first-sequence
+//	{ kind byte (1 text, 2 binary, 8 close), uvarint length, payload }...
 //
-// A close record's payload is a 2-byte big-endian code and a UTF-8 reason.
+// An empty batch is zero bytes. A close record's payload is empty or a
+// 2-byte big-endian code and a UTF-8 reason, as in a WebSocket close frame,
+// and nothing follows it.
 const (
-	kindText   byte = 1
-	kindBinary byte = 2
-	kindClose  byte = 8
+	kindText   = byte(conn.Text)
+	kindBinary = byte(conn.Binary)
+	kindClose  = byte(8)
 )
+
+// maxCloseReason is WebSocket's, so that a close passes unchanged through a
+// bridge between the two transports.
+const maxCloseReason = 123
+
+// batchOverhead bounds the framing a batch of one record adds to its
+// payload: two uvarints and the kind byte.
+const batchOverhead = 2*binary.MaxVarintLen64 + 1
 
 // record is one message of a batch.
 type record struct {
@@ -28,54 +41,75 @@ type record struct {
 
 var errBatch = errors.New("longpoll: malformed batch")
 
-func appendRecord(dst []byte, r record) []byte {
-	dst = append(dst, r.kind)
-	dst = binary.AppendUvarint(dst, r.seq)
-	dst = binary.AppendUvarint(dst, uint64(len(r.data)))
-	return append(dst, r.data...)
+// appendBatch appends the framing of recs, whose sequence numbers must be
+// consecutive, to dst.
+func appendBatch(dst []byte, recs []record) []byte {
+	if len(recs) == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, recs[0].seq)
+	for _, r := range recs {
+		dst = append(dst, r.kind)
+		dst = binary.AppendUvarint(dst, uint64(len(r.data)))
+		dst = append(dst, r.data...)
+	}
+	return dst
 }
 
-// decodeBatch calls fn for each record of b; the data aliases b.
-func decodeBatch(b []byte, fn func(record) error) error {
+// decodeBatch parses a whole batch; the records' data alias b. It accepts
+// only what appendBatch writes (minimal uvarints, no header without
+// records, nothing after a close), so a batch has exactly one encoding, and
+// it checks what the receiver relies on: text is UTF-8, a close is valid.
+func decodeBatch(b []byte) ([]record, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	seq, n := uvarint(b)
+	if n <= 0 || seq == 0 || n == len(b) {
+		return nil, errBatch
+	}
+	b = b[n:]
+	var recs []record
 	for len(b) > 0 {
-		var r record
-		r.kind = b[0]
-		if r.kind != kindText && r.kind != kindBinary && r.kind != kindClose {
-			return errBatch
+		if len(recs) > 0 && recs[len(recs)-1].kind == kindClose {
+			return nil, errBatch
 		}
-		seq, n := binary.Uvarint(b[1:])
-		if n <= 0 {
-			return errBatch
+		if seq == math.MaxUint64 {
+			return nil, errBatch
 		}
-		b = b[1+n:]
-		size, n := binary.Uvarint(b)
-		if n <= 0 || size > uint64(len(b)-n) {
-			return errBatch
+		kind := b[0]
+		size, n := uvarint(b[1:])
+		if n <= 0 || size > uint64(len(b)-1-n) {
+			return nil, errBatch
 		}
-		r.seq, r.data = seq, b[n:n+int(size)]
-		if r.kind == kindClose && len(r.data) == 1 {
-			return errBatch
+		data := b[1+n : 1+n+int(size)]
+		b = b[1+n+int(size):]
+		switch kind {
+		case kindText:
+			if !utf8.Valid(data) {
+				return nil, errBatch
+			}
+		case kindBinary:
+		case kindClose:
+			if _, ok := parseClose(data); !ok {
+				return nil, errBatch
+			}
+		default:
+			return nil, errBatch
 		}
-		b = b[n+int(size):]
-		if err := fn(r); err != nil {
-			return err
-		}
+		recs = append(recs, record{kind, seq, data})
+		seq++
 	}
-	return nil
+	return recs, nil
 }
 
-func kindOf(t conn.MessageType) byte {
-	if t == conn.Text {
-		return kindText
+// uvarint is binary.Uvarint refusing non-minimal encodings.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, -1
 	}
-	return kindBinary
-}
-
-func typeOf(kind byte) conn.MessageType {
-	if kind == kindText {
-		return conn.Text
-	}
-	return conn.Binary
+	return v, n
 }
 
 func closeRecord(seq uint64, code conn.CloseCode, reason string) record {
@@ -83,9 +117,18 @@ func closeRecord(seq uint64, code conn.CloseCode, reason string) record {
 	return record{kind: kindClose, seq: seq, data: append(data, reason...)}
 }
 
-func parseClose(data []byte) *conn.CloseError {
-	if len(data) < 2 {
-		return &conn.CloseError{Code: conn.CloseNoStatus}
+// validClose reports whether code and reason may be sent in a close.
+func validClose(code conn.CloseCode, reason string) bool {
+	return code.Valid() && len(reason) <= maxCloseReason && utf8.ValidString(reason)
+}
+
+func parseClose(data []byte) (*conn.CloseError, bool) {
+	if len(data) == 0 {
+		return &conn.CloseError{Code: conn.CloseNoStatus}, true
 	}
-	return &conn.CloseError{Code: conn.CloseCode(binary.BigEndian.Uint16(data)), Reason: string(data[2:])}
+	if len(data) < 2 {
+		return nil, false
+	}
+	ce := &conn.CloseError{Code: conn.CloseCode(binary.BigEndian.Uint16(data)), Reason: string(data[2:])}
+	return ce, validClose(ce.Code, ce.Reason)
 }

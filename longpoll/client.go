@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,7 @@ type Client struct {
 	header     http.Header
 	hold       time.Duration
 	grace      time.Duration
+	maxBody    int // of a send request, as the server said
 	ctx        context.Context
 	cancel     context.CancelFunc
 	done       chan struct{} // both loops have returned
@@ -79,6 +81,10 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	c.id = reply.ID
 	c.hold = time.Duration(reply.Hold) * time.Millisecond
 	c.grace = time.Duration(reply.Grace) * time.Millisecond
+	c.maxBody = int(reply.MaxBody)
+	if c.maxBody <= batchOverhead {
+		return nil, fmt.Errorf("longpoll: open: body limit %d too small", reply.MaxBody)
+	}
 	if u, err := url.Parse(base); err == nil {
 		c.remoteAddr = addr(u.Host)
 	}
@@ -121,12 +127,15 @@ func (c *Client) ReadMessage(ctx context.Context, buf []byte) (conn.MessageType,
 }
 
 func (c *Client) WriteMessage(ctx context.Context, typ conn.MessageType, p []byte) error {
-	return c.write(ctx, kindOf(typ), p)
+	return c.write(ctx, typ, p, c.maxBody-batchOverhead)
 }
 
 // Close sends a close and waits, at most the hold time, for the server to
 // receive it.
 func (c *Client) Close(code conn.CloseCode, reason string) error {
+	if !validClose(code, reason) {
+		return errCloseCode
+	}
 	c.queueClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), c.hold)
 	c.waitAck(ctx)
@@ -135,6 +144,12 @@ func (c *Client) Close(code conn.CloseCode, reason string) error {
 	c.cancel()
 	<-c.done
 	return nil
+}
+
+// fail ends the session and stops the loops.
+func (c *Client) fail(ce *conn.CloseError) {
+	c.end(ce)
+	c.cancel()
 }
 
 func (c *Client) LocalAddr() net.Addr  { return addr("") }
@@ -148,7 +163,7 @@ func (c *Client) retry(failingSince *time.Time, delay *time.Duration) bool {
 		*failingSince = time.Now()
 	}
 	if time.Since(*failingSince) > c.grace {
-		c.end(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "server unreachable", Local: true})
+		c.fail(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "server unreachable", Local: true, Err: ErrExpired})
 		return false
 	}
 	*delay = min(max(2**delay, 10*time.Millisecond), 2*time.Second)
@@ -163,29 +178,21 @@ func (c *Client) retry(failingSince *time.Time, delay *time.Duration) bool {
 func (c *Client) pollLoop() {
 	var failingSince time.Time
 	var delay time.Duration
+	refused := false
 	for {
 		select {
 		case <-c.ended:
 			return
 		default:
 		}
-		c.mu.Lock()
-		// With no room to take messages, wait for the application to read.
-		for len(c.in) >= c.maxMsgs && c.final == nil {
-			ch := c.wait()
-			c.mu.Unlock()
-			select {
-			case <-ch:
-			case <-c.ctx.Done():
-				return
-			}
-			c.mu.Lock()
+		if (refused || c.full()) && !c.waitEmpty() {
+			return
 		}
-		c.mu.Unlock()
-		ok, gone := c.pollOnce()
+		ok, all, err := c.pollOnce()
+		refused = ok && !all
 		switch {
-		case gone:
-			c.end(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "session expired", Local: true})
+		case err != nil:
+			c.fail(err.(*conn.CloseError))
 			return
 		case ok:
 			failingSince, delay = time.Time{}, 0
@@ -206,39 +213,85 @@ func (c *Client) pollLoop() {
 	}
 }
 
-// pollOnce makes one poll: ok when it got an answer, gone when the server
-// no longer knows the session.
-func (c *Client) pollOnce() (ok, gone bool) {
+func (c *Client) full() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inFull()
+}
+
+// waitEmpty waits, before the next poll, for the application to read all it
+// has (a poll now would bring back what there is no room for), but no
+// longer than half the grace period, so that the session stays alive.
+func (c *Client) waitEmpty() bool {
+	keepAlive := time.NewTimer(c.grace / 2)
+	defer keepAlive.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.in) > 0 && c.final == nil {
+		ch := c.wait()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-keepAlive.C:
+			c.mu.Lock()
+			return true
+		case <-c.ctx.Done():
+			c.mu.Lock()
+			return false
+		}
+		c.mu.Lock()
+	}
+	return true
+}
+
+// pollOnce makes one poll: ok when it got an answer, all when every record
+// of it was taken, err (a *conn.CloseError) when the session cannot go on.
+func (c *Client) pollOnce() (ok, all bool, err error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.hold+10*time.Second)
 	defer cancel()
 	req, err := c.request(ctx, http.MethodGet, "/poll", nil)
 	if err != nil {
-		return false, false
+		return false, false, nil
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, false
+		return false, false, nil
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return false, true
-	default:
-		return false, false
+	if resp.StatusCode != http.StatusOK {
+		return false, false, fatal(resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return false, false
+		return false, false, nil
+	}
+	recs, err := decodeBatch(body)
+	if err != nil {
+		return false, false, &conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: err}
 	}
 	// Take what fits; the rest comes again with the next poll.
-	decodeBatch(body, func(r record) error {
+	for _, r := range recs {
 		if !c.receive(r) {
-			return errBatch
+			return true, false, nil
 		}
-		return nil
-	})
-	return true, false
+	}
+	return true, true, nil
+}
+
+// fatal returns the CloseError that ends a session on an HTTP status, or
+// nil for a status worth retrying.
+func fatal(status int) error {
+	switch status {
+	case http.StatusNotFound:
+		return &conn.CloseError{Code: conn.CloseAbnormal, Reason: "session expired", Local: true, Err: ErrExpired}
+	case http.StatusBadRequest:
+		return &conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: errors.New("longpoll: server answered 400")}
+	case http.StatusForbidden:
+		return &conn.CloseError{Code: conn.ClosePolicyViolation, Local: true, Err: errors.New("longpoll: server answered 403")}
+	case http.StatusRequestEntityTooLarge:
+		return &conn.CloseError{Code: conn.CloseTooBig, Local: true, Err: errors.New("longpoll: server answered 413")}
+	}
+	return nil
 }
 
 func (c *Client) sendLoop() {
@@ -249,7 +302,7 @@ func (c *Client) sendLoop() {
 		changed := c.wait()
 		closed := c.final != nil
 		c.mu.Unlock()
-		recs := c.pending(DefaultMaxBatch)
+		recs := c.pending(c.maxBody - batchOverhead)
 		if len(recs) == 0 {
 			if closed {
 				c.sendOnce(nil)
@@ -264,11 +317,7 @@ func (c *Client) sendLoop() {
 			}
 			continue
 		}
-		var body []byte
-		for _, r := range recs {
-			body = appendRecord(body, r)
-		}
-		acked, ok := c.sendOnce(body)
+		acked, ok := c.sendOnce(appendBatch(nil, recs))
 		switch {
 		case ok && acked >= recs[len(recs)-1].seq:
 			failingSince, delay = time.Time{}, 0
@@ -300,14 +349,17 @@ func (c *Client) sendOnce(body []byte) (uint64, bool) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		c.end(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "session expired", Local: true})
+	if err := fatal(resp.StatusCode); err != nil {
+		c.fail(err.(*conn.CloseError))
 		return 0, false
 	}
 	acked, err := strconv.ParseUint(resp.Header.Get("Pushwire-Ack"), 10, 64)
 	if resp.StatusCode != http.StatusNoContent || err != nil {
 		return 0, false
 	}
-	c.ack(acked)
+	if _, err := c.ack(acked); err != nil {
+		c.fail(&conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: err})
+		return 0, false
+	}
 	return acked, true
 }

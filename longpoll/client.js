@@ -34,12 +34,14 @@
       mul *= 0x80;
     }
   }
+  // encode frames records with consecutive sequence numbers.
   function encode(records) {
     const parts = [];
     let size = 0;
     for (const r of records) {
-      const head = [r.kind];
-      uvarint(head, r.seq);
+      const head = [];
+      if (parts.length === 0) uvarint(head, r.seq);
+      head.push(r.kind);
       uvarint(head, r.data.length);
       parts.push(Uint8Array.from(head), r.data);
       size += head.length + r.data.length;
@@ -51,14 +53,14 @@
   }
   function decode(b) {
     const out = [];
-    let i = 0;
+    if (b.length === 0) return out;
+    let [seq, i] = readUvarint(b, 0);
     while (i < b.length) {
       const kind = b[i++];
-      let seq, len;
-      [seq, i] = readUvarint(b, i);
+      let len;
       [len, i] = readUvarint(b, i);
       if (i + len > b.length) throw new Error("truncated batch");
-      out.push({kind, seq, data: b.subarray(i, i + len)});
+      out.push({kind, seq: seq++, data: b.subarray(i, i + len)});
       i += len;
     }
     return out;

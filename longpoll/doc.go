@@ -14,9 +14,11 @@
 //	GET  poll?id=ID&ack=N       -> 200 batch, held up to hold until there is one (else empty)
 //	POST send?id=ID&ack=N batch -> 204, header Pushwire-Ack: the last sequence taken
 //
-// A batch is a run of records: a kind byte (1 text, 2 binary, 8 close), a
-// uvarint sequence number, a uvarint length and the payload (for a close, a
-// 2-byte code and a reason). Each direction numbers its messages from 1.
+// A batch is the uvarint sequence number of its first record, then the
+// records, each numbered one more than the one before: a kind byte (1 text,
+// 2 binary, 8 close), a uvarint length and the payload (for a close, empty
+// or a 2-byte code and a reason). An empty batch is zero bytes. Each
+// direction numbers its messages from 1.
 // ack is the last sequence the sender of the request received in order: the
 // server keeps every message until the client acknowledges it and sends it
 // again on the next poll if an answer was lost, and each side drops what it

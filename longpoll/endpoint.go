@@ -4,13 +4,30 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
 )
 
-// ErrQueueFull is returned by WriteMessage when the queue is full and the
-// endpoint was set to fail rather than wait.
-var ErrQueueFull = errors.New("longpoll: queue full")
+var (
+	// ErrQueueFull is returned by WriteMessage when the queue is full and
+	// the endpoint was set to fail rather than wait.
+	ErrQueueFull = errors.New("longpoll: queue full")
+	// ErrExpired is the cause (Err) of the CloseError a session reports when
+	// its client has not polled within the grace period, and a client when
+	// the server no longer knows its session or cannot be reached for as
+	// long.
+	ErrExpired = errors.New("longpoll: session expired")
+	// ErrTooBig is returned by WriteMessage for a message larger than the
+	// queue's byte bound or, from a Client, than the server takes in one
+	// request.
+	ErrTooBig = errors.New("longpoll: message too big")
+
+	errMessageType = errors.New("longpoll: invalid message type")
+	errUTF8        = errors.New("longpoll: text message is not valid UTF-8")
+	errCloseCode   = errors.New("longpoll: invalid close code or reason")
+	errAck         = errors.New("longpoll: acknowledgement of a message never sent")
+)
 
 // Queue bounds, per direction, of an endpoint.
 const (
@@ -67,8 +84,18 @@ func (e *endpoint) full(n int) bool {
 	return len(e.out) >= e.maxMsgs || (len(e.out) > 0 && e.outBytes+n > e.maxBytes)
 }
 
-// write queues a message, waiting for room unless failFast.
-func (e *endpoint) write(ctx context.Context, kind byte, p []byte) error {
+// write queues a message of at most maxSize bytes, waiting for room unless
+// failFast.
+func (e *endpoint) write(ctx context.Context, typ conn.MessageType, p []byte, maxSize int) error {
+	switch {
+	case typ != conn.Text && typ != conn.Binary:
+		return errMessageType
+	case typ == conn.Text && !utf8.Valid(p):
+		return errUTF8
+	case len(p) > maxSize || len(p) > e.maxBytes:
+		return ErrTooBig
+	}
+	kind := byte(typ)
 	data := append([]byte(nil), p...)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -114,10 +141,14 @@ func (e *endpoint) queueClose(code conn.CloseCode, reason string) {
 }
 
 // ack drops the messages the peer has received. It reports whether our
-// close record was among them.
-func (e *endpoint) ack(seq uint64) (closeAcked bool) {
+// close record was among them; acknowledging a message never sent is an
+// error.
+func (e *endpoint) ack(seq uint64) (closeAcked bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if seq > e.outSeq {
+		return false, errAck
+	}
 	i := 0
 	for i < len(e.out) && e.out[i].seq <= seq {
 		e.outBytes -= len(e.out[i].data)
@@ -127,7 +158,7 @@ func (e *endpoint) ack(seq uint64) (closeAcked bool) {
 		e.out = append(e.out[:0], e.out[i:]...)
 		e.notify()
 	}
-	return e.closeSeq != 0 && seq >= e.closeSeq
+	return e.closeSeq != 0 && seq >= e.closeSeq, nil
 }
 
 // pending returns the unacknowledged records, up to about max bytes (at
@@ -156,7 +187,7 @@ func (e *endpoint) receive(r record) bool {
 		return false
 	case r.kind == kindClose:
 		e.inSeq = r.seq
-		e.final = parseClose(r.data)
+		e.final, _ = parseClose(r.data) // decodeBatch checked it
 		e.notify()
 		return true
 	case len(e.in) >= e.maxMsgs || (len(e.in) > 0 && e.inBytes+len(r.data) > e.maxBytes):
@@ -167,6 +198,12 @@ func (e *endpoint) receive(r record) bool {
 	e.inBytes += len(r.data)
 	e.notify()
 	return true
+}
+
+// inFull reports whether the incoming queue is at a bound. The caller
+// holds mu.
+func (e *endpoint) inFull() bool {
+	return len(e.in) >= e.maxMsgs || e.inBytes >= e.maxBytes
 }
 
 func (e *endpoint) received() uint64 {
@@ -186,7 +223,7 @@ func (e *endpoint) read(ctx context.Context, buf []byte) (conn.MessageType, []by
 			e.in = e.in[1:]
 			e.inBytes -= len(r.data)
 			e.notify()
-			return typeOf(r.kind), append(buf[:0], r.data...), nil
+			return conn.MessageType(r.kind), append(buf[:0], r.data...), nil
 		}
 		if e.final != nil {
 			return 0, buf[:0], e.final

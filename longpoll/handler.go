@@ -47,6 +47,11 @@ type Options struct {
 	// OriginPatterns (path.Match on the origin's host), or CheckOrigin.
 	OriginPatterns []string
 	CheckOrigin    func(r *http.Request) bool
+	// CORS lets pages of the origins the policy allows, other than the
+	// handler's own, use it: their requests are answered with
+	// Access-Control-Allow-Origin and their preflights (OPTIONS) are
+	// answered. Without it no CORS header is ever sent.
+	CORS bool
 }
 
 // Handler serves the long-polling transport under a path prefix: POST
@@ -126,6 +131,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "longpoll: origin not allowed", http.StatusForbidden)
 		return
 	}
+	if h.opts.CORS && r.Header.Get("Origin") != "" {
+		// Cache-Control and Content-Type are readable anyway; the ack is not.
+		w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		w.Header().Set("Access-Control-Expose-Headers", "Pushwire-Ack")
+		w.Header().Add("Vary", "Origin")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
 	switch op {
 	case "open":
 		if r.Method != http.MethodPost {
@@ -185,9 +202,10 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uin
 }
 
 type openReply struct {
-	ID    string `json:"id"`
-	Hold  int64  `json:"hold"`  // milliseconds
-	Grace int64  `json:"grace"` // milliseconds
+	ID      string `json:"id"`
+	Hold    int64  `json:"hold"`    // milliseconds
+	Grace   int64  `json:"grace"`   // milliseconds
+	MaxBody int64  `json:"maxBody"` // bytes of a send's body
 }
 
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +227,7 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	s.idle()
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(openReply{ID: s.id, Hold: h.opts.Hold.Milliseconds(), Grace: h.opts.Grace.Milliseconds()})
+	json.NewEncoder(w).Encode(openReply{ID: s.id, Hold: h.opts.Hold.Milliseconds(), Grace: h.opts.Grace.Milliseconds(), MaxBody: h.opts.MaxBody})
 }
 
 func (h *Handler) originAllowed(r *http.Request) bool {
@@ -259,12 +277,15 @@ func (s *Session) ReadMessage(ctx context.Context, buf []byte) (conn.MessageType
 }
 
 func (s *Session) WriteMessage(ctx context.Context, typ conn.MessageType, p []byte) error {
-	return s.write(ctx, kindOf(typ), p)
+	return s.write(ctx, typ, p, s.maxBytes)
 }
 
 // Close sends a close to the client and waits, at most the hold time, for
 // the client to receive it.
 func (s *Session) Close(code conn.CloseCode, reason string) error {
+	if !validClose(code, reason) {
+		return errCloseCode
+	}
 	s.queueClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.Hold)
 	defer cancel()
@@ -299,7 +320,12 @@ func (s *Session) idle() {
 	}
 	if s.expiry == nil {
 		s.expiry = time.AfterFunc(s.h.opts.Grace, func() {
-			s.expire(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "session expired", Local: true})
+			s.pmu.Lock()
+			polling := s.polls > 0 // a poll began as the timer fired
+			s.pmu.Unlock()
+			if !polling {
+				s.expire(&conn.CloseError{Code: conn.CloseAbnormal, Reason: "session expired", Local: true, Err: ErrExpired})
+			}
 		})
 		return
 	}
@@ -328,9 +354,12 @@ func (s *Session) endPoll() {
 }
 
 func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
+	if _, err := s.ack(ack); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	kick := s.startPoll()
 	defer s.endPoll()
-	s.ack(ack)
 	timer := time.NewTimer(s.h.opts.Hold)
 	defer timer.Stop()
 	var recs []record
@@ -360,16 +389,11 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 		}
 	default:
 	}
-	var body []byte
-	for _, rec := range recs {
-		body = appendRecord(body, rec)
-	}
+	body := appendBatch(nil, recs)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
+	http.NewResponseController(w).Flush()
 }
 
 func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
@@ -382,17 +406,21 @@ func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
 		http.Error(w, "longpoll: reading body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	closeAcked := s.ack(ack)
-	stop := errors.New("stop")
-	err = decodeBatch(body, func(rec record) error {
-		if !s.receive(rec) {
-			return stop
-		}
-		return nil
-	})
-	if err == errBatch {
-		http.Error(w, "longpoll: malformed batch", http.StatusBadRequest)
+	// Check everything before taking anything.
+	recs, err := decodeBatch(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	closeAcked, err := s.ack(ack)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, rec := range recs {
+		if !s.receive(rec) {
+			break // no room, or a gap: the client sends it again
+		}
 	}
 	w.Header().Set("Pushwire-Ack", strconv.FormatUint(s.received(), 10))
 	w.WriteHeader(http.StatusNoContent)

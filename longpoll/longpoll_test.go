@@ -155,7 +155,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"poll by POST", "POST", "/poll?id=" + c.ID() + "&ack=0", "", "", 405},
 		{"open by GET", "GET", "/open", "", "", 405},
 		{"body too large", "POST", "/send?id=" + c.ID() + "&ack=0", "", strings.Repeat("x", 101), 413},
-		{"malformed batch", "POST", "/send?id=" + c.ID() + "&ack=0", "", "\x07\x01\x01x", 400},
+		{"malformed batch", "POST", "/send?id=" + c.ID() + "&ack=0", "", "\x01\x07\x00", 400},
 		{"cross origin", "POST", "/open", "http://evil.example", "", 403},
 		{"unknown op", "GET", "/nothing", "", "", 404},
 	}
