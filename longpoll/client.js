@@ -1,24 +1,37 @@
 // pushwire long-polling client: the browser's WebSocket API over HTTP long
 // polling, served by longpoll.Handler at <prefix>/client.js. No dependencies.
 //
-//   const s = new PushwireLongPoll("/lp");     // the handler's prefix
-//   s.onopen = () => s.send("hi");
-//   s.onmessage = (e) => console.log(e.data);  // a string, or an ArrayBuffer for binary
-//   s.onclose = (e) => console.log(e.code, e.reason, e.wasClean);
-//   s.close(1000, "bye");
+// API
 //
-//   // WebSocket first, long polling if it does not open in time:
+//   const s = new PushwireLongPoll("/lp");  // the handler's prefix (a URL)
+//   s.readyState    // 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (also as
+//                   // PushwireLongPoll.OPEN and so on, as on WebSocket)
+//   s.binaryType    // "blob" (the default, as on WebSocket) or "arraybuffer"
+//   s.transport     // "longpoll"
+//   s.onopen = (e) => {};
+//   s.onmessage = (e) => {};  // e.data: a string, or a Blob/ArrayBuffer
+//   s.onerror = (e) => {};    // before a close that was not clean
+//   s.onclose = (e) => {};    // e.code, e.reason, e.wasClean
+//   s.send(data);             // string, ArrayBuffer, typed array or DataView
+//   s.close(code, reason);    // code 1000 or 3000-4999, reason <= 123 bytes
+//
+//   // WebSocket first; long polling if it fails or does not open within
+//   // timeout ms (default 3000), or at once with forceLongPoll. Resolves to
+//   // an open or opening socket whose .transport says which it is.
 //   pushwireConnect("ws://host/ws", "/lp", {timeout: 3000, forceLongPoll: false})
-//     .then((s) => console.log(s.transport));   // "websocket" or "longpoll"
+//     .then((s) => console.log(s.transport));  // "websocket" or "longpoll"
 //
-// Wire protocol (see the Go package doc): POST <prefix>/open -> {id, hold,
-// grace}; GET <prefix>/poll?id=&ack= and POST <prefix>/send?id=&ack= carry
-// batches of records: kind byte (1 text, 2 binary, 8 close), uvarint
-// sequence, uvarint length, payload. ack is the last sequence received in
-// order; the send response's Pushwire-Ack header is the server's.
+// Wire protocol (the Go package doc has it whole): POST <prefix>/open ->
+// {id, hold, grace, maxBody}; GET <prefix>/poll?id=&ack= answers a batch,
+// POST <prefix>/send?id=&ack= takes one and answers 204 with the server's
+// ack in the Pushwire-Ack header. A batch: uvarint sequence of the first
+// record, then per record a kind byte (1 text, 2 binary, 8 close), a uvarint
+// length and the payload. ack is the last sequence received in order.
 (function (global) {
   "use strict";
   const enc = new TextEncoder(), dec = new TextDecoder("utf-8", {fatal: true});
+  const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+  const KIND_TEXT = 1, KIND_BINARY = 2, KIND_CLOSE = 8;
 
   function uvarint(out, n) {
     while (n >= 0x80) { out.push((n % 0x80) | 0x80); n = Math.floor(n / 0x80); }
@@ -26,13 +39,14 @@
   }
   function readUvarint(b, i) {
     let n = 0, mul = 1;
-    for (;;) {
-      if (i >= b.length) throw new Error("truncated batch");
+    for (let k = 0; k < 8; k++) { // 2^53 is far beyond any count of messages
+      if (i >= b.length) break;
       const c = b[i++];
       n += (c & 0x7f) * mul;
       if (c < 0x80) return [n, i];
       mul *= 0x80;
     }
+    throw new Error("malformed batch");
   }
   // encode frames records with consecutive sequence numbers.
   function encode(records) {
@@ -59,145 +73,192 @@
       const kind = b[i++];
       let len;
       [len, i] = readUvarint(b, i);
-      if (i + len > b.length) throw new Error("truncated batch");
+      if (i + len > b.length || (kind !== KIND_TEXT && kind !== KIND_BINARY && kind !== KIND_CLOSE)) throw new Error("malformed batch");
       out.push({kind, seq: seq++, data: b.subarray(i, i + len)});
       i += len;
     }
     return out;
   }
+  // The close codes a status of the server means: the session cannot go on.
+  const fatal = {400: 1002, 403: 1008, 404: 1006, 413: 1009};
 
   class PushwireLongPoll {
     constructor(base) {
-      this.url = base.replace(/\/$/, "");
-      this.readyState = 0; // CONNECTING, OPEN, CLOSING, CLOSED as in WebSocket
+      this.url = String(base).replace(/\/$/, "");
+      this.readyState = CONNECTING;
       this.transport = "longpoll";
-      this.binaryType = "arraybuffer";
+      this.binaryType = "blob";
       this.onopen = this.onmessage = this.onclose = this.onerror = null;
-      this._in = 0; this._outSeq = 0; this._out = []; this._sending = false;
-      this._closeSeq = 0; this._failing = 0;
+      this._in = 0;          // last sequence received
+      this._outSeq = 0;      // last sequence given
+      this._out = [];        // unacknowledged records
+      this._sending = false; // at most one send in flight
+      this._ackClose = false;
+      this._closeSeq = 0;
+      this._failing = 0;     // when requests began to fail
+      this._delay = 0;
       this._open();
     }
-    _emit(name, ev) { const f = this["on" + name]; if (f) f.call(this, ev); }
+    _emit(name, ev) { ev.type = name; ev.target = this; const f = this["on" + name]; if (f) f.call(this, ev); }
     async _open() {
       try {
         const r = await fetch(this.url + "/open", {method: "POST", cache: "no-store"});
         if (!r.ok) throw new Error("open: " + r.status);
         const o = await r.json();
-        this._id = o.id; this._grace = o.grace;
+        this._id = o.id; this._hold = o.hold; this._grace = o.grace; this._maxBody = o.maxBody;
       } catch (e) {
-        this._emit("error", {type: "error", error: e});
-        this._finish(1006, "", false);
+        this._finish(1006, "", false, e);
         return;
       }
-      this.readyState = 1;
-      this._emit("open", {type: "open"});
+      if (this.readyState === CONNECTING) {
+        this.readyState = OPEN;
+        this._emit("open", {});
+      }
+      this._send();
       this._poll();
     }
-    _q() { return "?id=" + this._id + "&ack=" + this._in; }
+    _q() { return "?id=" + encodeURIComponent(this._id) + "&ack=" + this._in; }
+    // _fetch makes a request that gives up some time after the hold time.
+    async _fetch(op, init) {
+      const ctl = typeof AbortController !== "undefined" ? new AbortController() : null;
+      const timer = ctl && setTimeout(() => ctl.abort(), this._hold + 10000);
+      try {
+        const r = await fetch(this.url + "/" + op + this._q(), Object.assign({cache: "no-store", signal: ctl && ctl.signal}, init));
+        if (r.status === 404 && this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return null; } // our close arrived
+        if (fatal[r.status]) { this._finish(fatal[r.status], "", false, new Error(op + ": " + r.status)); return null; }
+        if (!r.ok) throw new Error(op + ": " + r.status);
+        const body = new Uint8Array(await r.arrayBuffer());
+        this._failing = 0; this._delay = 0;
+        return {r, body};
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+    }
     async _poll() {
-      while (this.readyState === 1 || this.readyState === 2) {
-        let recs;
+      while (this.readyState === OPEN || this.readyState === CLOSING) {
+        let res;
         try {
-          const r = await fetch(this.url + "/poll" + this._q(), {cache: "no-store"});
-          if (r.status === 404) { this._finish(1006, "session expired", false); return; }
-          if (!r.ok) throw new Error("poll: " + r.status);
-          recs = decode(new Uint8Array(await r.arrayBuffer()));
-          this._failing = 0;
+          res = await this._fetch("poll", {});
+          if (!res) return;
+          res.recs = decode(res.body);
         } catch (e) {
           if (!(await this._backoff())) return;
           continue;
         }
-        for (const rec of recs) {
+        for (const rec of res.recs) {
+          if (this.readyState === CLOSED) return;
           if (rec.seq <= this._in) continue;    // a duplicate after a lost answer
           if (rec.seq !== this._in + 1) break;  // comes again with the next poll
           this._in = rec.seq;
-          if (rec.kind === 8) {
+          if (rec.kind === KIND_CLOSE) {
             const code = rec.data.length >= 2 ? (rec.data[0] << 8) | rec.data[1] : 1005;
             const reason = rec.data.length > 2 ? dec.decode(rec.data.subarray(2)) : "";
-            this._send(true); // acknowledge it
+            this._ackClose = true; // tell the server its close arrived
+            this._send();
             this._finish(code, reason, true);
             return;
           }
-          const data = rec.kind === 1 ? dec.decode(rec.data) : rec.data.slice().buffer;
-          this._emit("message", {type: "message", data});
+          let data = rec.data;
+          if (rec.kind === KIND_TEXT) data = dec.decode(data);
+          else if (this.binaryType === "arraybuffer") data = data.slice().buffer;
+          else data = new Blob([data]);
+          this._emit("message", {data});
         }
       }
     }
+    // _backoff waits before a retry, doubling up to 2 s, and gives up once
+    // requests have failed for the grace period: the server forgot us.
     async _backoff() {
       if (!this._failing) this._failing = Date.now();
-      if (Date.now() - this._failing > this._grace) { this._finish(1006, "server unreachable", false); return false; }
-      await new Promise((res) => setTimeout(res, 500));
-      return this.readyState === 1 || this.readyState === 2;
+      if (Date.now() - this._failing > this._grace) { this._finish(1006, "server unreachable", false, new Error("server unreachable")); return false; }
+      this._delay = Math.min(Math.max(this._delay * 2, 50), 2000);
+      await new Promise((res) => setTimeout(res, this._delay * (0.5 + Math.random() / 2)));
+      return this.readyState === OPEN || this.readyState === CLOSING;
     }
     send(data) {
-      if (this.readyState !== 1) throw new Error("InvalidStateError: not open");
-      let kind = 2, bytes;
-      if (typeof data === "string") { kind = 1; bytes = enc.encode(data); }
-      else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
-      else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      else throw new Error("send: string, ArrayBuffer or view");
-      this._out.push({kind, seq: ++this._outSeq, data: bytes.slice()});
-      this._send(false);
+      if (this.readyState === CONNECTING) throw new Error("InvalidStateError: still connecting");
+      if (this.readyState !== OPEN) return; // as WebSocket: dropped once closing
+      let kind = KIND_BINARY, bytes;
+      if (typeof data === "string") { kind = KIND_TEXT; bytes = enc.encode(data); }
+      else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data.slice(0));
+      else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+      else throw new TypeError("send: a string, ArrayBuffer or ArrayBuffer view");
+      if (bytes.length > this._maxBody - 21) throw new RangeError("send: message larger than the server takes");
+      this._out.push({kind, seq: ++this._outSeq, data: bytes});
+      this._send();
     }
-    async _send(ackOnly) {
-      if (this._sending && !ackOnly) return;
+    // _send posts what is unacknowledged, one request at a time, in batches
+    // under the server's body limit.
+    async _send() {
+      if (this._sending || !this._id) return;
       this._sending = true;
       try {
-        while (this._out.length > 0 || ackOnly) {
-          ackOnly = false;
-          const batch = this._out.slice();
-          let r;
+        while (this._out.length > 0 || this._ackClose) {
+          this._ackClose = false;
+          const batch = [];
+          let size = 0;
+          for (const m of this._out) {
+            if (batch.length > 0 && size + m.data.length + 21 > this._maxBody) break;
+            batch.push(m); size += m.data.length + 21;
+          }
+          let res;
           try {
-            r = await fetch(this.url + "/send" + this._q(), {method: "POST", cache: "no-store", body: encode(batch), headers: {"Content-Type": "application/octet-stream"}});
+            res = await this._fetch("send", {method: "POST", body: encode(batch)});
+            if (!res) return;
           } catch (e) {
             if (!(await this._backoff())) return;
             continue;
           }
-          if (r.status === 404) { this._finish(1006, "session expired", false); return; }
-          const acked = Number(r.headers.get("Pushwire-Ack"));
+          const acked = Number(res.r.headers.get("Pushwire-Ack"));
           this._out = this._out.filter((m) => m.seq > acked);
           if (this._closeSeq && acked >= this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return; }
+          if (this.readyState === CLOSED) return;
         }
       } finally {
         this._sending = false;
       }
     }
     close(code, reason) {
-      if (this.readyState >= 2) return;
-      code = code || 1000; reason = reason || "";
-      this.readyState = 2;
-      this._closeCode = code; this._closeReason = reason;
+      if (code === undefined) code = 1000;
+      reason = reason === undefined ? "" : String(reason);
       const r = enc.encode(reason);
+      if (code !== 1000 && (code < 3000 || code > 4999)) throw new Error("InvalidAccessError: close code " + code);
+      if (r.length > 123) throw new SyntaxError("close reason longer than 123 bytes");
+      if (this.readyState >= CLOSING) return;
+      this.readyState = CLOSING;
+      this._closeCode = code; this._closeReason = reason;
       const data = new Uint8Array(2 + r.length);
       data[0] = code >> 8; data[1] = code & 0xff; data.set(r, 2);
       this._closeSeq = ++this._outSeq;
-      this._out.push({kind: 8, seq: this._closeSeq, data});
-      this._send(false);
+      this._out.push({kind: KIND_CLOSE, seq: this._closeSeq, data});
+      this._send(); // before open, _open sends it
     }
-    _finish(code, reason, wasClean) {
-      if (this.readyState === 3) return;
-      this.readyState = 3;
-      this._emit("close", {type: "close", code, reason, wasClean});
+    _finish(code, reason, wasClean, err) {
+      if (this.readyState === CLOSED) return;
+      this.readyState = CLOSED;
+      if (!wasClean) this._emit("error", {error: err});
+      this._emit("close", {code, reason, wasClean});
     }
   }
+  for (const [k, v] of Object.entries({CONNECTING, OPEN, CLOSING, CLOSED})) {
+    PushwireLongPoll[k] = v;
+    PushwireLongPoll.prototype[k] = v;
+  }
 
-  // pushwireConnect tries a WebSocket first and falls back to long polling
-  // when it does not open within opts.timeout milliseconds (default 3000).
   function pushwireConnect(wsURL, lpURL, opts) {
     opts = opts || {};
     if (opts.forceLongPoll || typeof WebSocket === "undefined") return Promise.resolve(new PushwireLongPoll(lpURL));
     return new Promise((resolve) => {
-      let done = false;
-      let ws;
+      let done = false, ws = null, timer = null;
       const fallback = () => {
         if (done) return;
         done = true;
-        if (ws) { ws.onopen = ws.onclose = ws.onerror = null; try { ws.close(); } catch (e) { /* not open */ } }
+        clearTimeout(timer);
+        if (ws) { ws.onopen = ws.onclose = ws.onerror = null; try { ws.close(); } catch (e) { /* not open yet */ } }
         resolve(new PushwireLongPoll(lpURL));
       };
       try { ws = new WebSocket(wsURL); } catch (e) { fallback(); return; }
-      ws.binaryType = "arraybuffer";
-      const timer = setTimeout(fallback, opts.timeout || 3000);
+      timer = setTimeout(fallback, opts.timeout || 3000);
       ws.onopen = () => {
         if (done) return;
         done = true; clearTimeout(timer);
@@ -205,7 +266,7 @@
         ws.transport = "websocket";
         resolve(ws);
       };
-      ws.onerror = ws.onclose = () => { clearTimeout(timer); fallback(); };
+      ws.onerror = ws.onclose = fallback;
     });
   }
 

@@ -1,0 +1,29 @@
+// Drives client.js, fetched from the handler, in Node for js_test.go: the
+// scenario is argv[3], the handler's URL argv[2]. Prints one JSON line.
+"use strict";
+const vm = require("vm");
+const [base, scenario] = process.argv.slice(2);
+const out = (v) => { console.log(JSON.stringify(v)); process.exit(0); };
+setTimeout(() => out({error: "timeout"}), 8000);
+
+(async () => {
+  const src = await (await fetch(base + "/client.js")).text();
+  vm.runInThisContext(src);
+  const s = await pushwireConnect("ws://127.0.0.1:1/none", base, {timeout: 500});
+  s.binaryType = "arraybuffer";
+  const got = [];
+  s.onerror = () => got.push("error");
+  // Let the last acknowledgement leave before exiting.
+  s.onclose = (e) => setTimeout(out, 300,{transport: s.transport, got, code: e.code, reason: e.reason, wasClean: e.wasClean, state: s.readyState});
+  s.onopen = () => {
+    if (scenario === "echo") {
+      s.send("héllo");
+      s.send(new Uint8Array([0, 255, 7]).buffer);
+      s.send("x".repeat(60000));
+    }
+  };
+  s.onmessage = (e) => {
+    got.push(typeof e.data === "string" ? (e.data.length > 20 ? "len:" + e.data.length : e.data) : Array.from(new Uint8Array(e.data)));
+    if (scenario === "echo" && got.length === 3) s.close(4000, "bye");
+  };
+})().catch((e) => out({error: String(e)}));
