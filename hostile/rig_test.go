@@ -198,20 +198,21 @@ func (p *peer) write(b []byte) {
 	p.nc.Write(b)
 }
 
-// flood writes next() until a write fails, in the background; wait returns
-// once it has stopped.
-func (p *peer) flood(next func() []byte) (wait func()) {
-	done := make(chan struct{})
+// flood writes next() in the background until a write fails (our side
+// hung up) or next returns nil.
+func (p *peer) flood(next func() []byte) {
 	go func() {
-		defer close(done)
 		p.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
 		for {
-			if _, err := p.nc.Write(next()); err != nil {
+			b := next()
+			if b == nil {
+				return
+			}
+			if _, err := p.nc.Write(b); err != nil {
 				return
 			}
 		}
 	}()
-	return func() { <-done }
 }
 
 var peerKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}

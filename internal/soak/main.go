@@ -6,12 +6,19 @@
 // and exits non-zero on any loss, corruption or connection error.
 //
 //	go run ./internal/soak -conns 10000 -duration 60s
+//
+// Each connection takes a descriptor at each end. When the open file limit
+// cannot hold both ends in one process, the server runs in a child process.
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"syscall"
 	"time"
 )
@@ -19,33 +26,116 @@ import (
 func main() {
 	conns := flag.Int("conns", 1000, "concurrent connections")
 	duration := flag.Duration("duration", 30*time.Second, "how long the connections exchange messages, once all are open")
+	serveOnly := flag.Bool("serve", false, "only run the echo server, for a parent soak process: print its address, serve until stdin closes, then print the outcome")
 	flag.Parse()
 
-	// Each connection takes two descriptors in this process, one per end.
-	if err := raiseFileLimit(uint64(2**conns + 256)); err != nil {
+	limit, err := raiseFileLimit()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
 	}
-	r := run(config{conns: *conns, duration: *duration})
+	if *serveOnly {
+		serveChild()
+		return
+	}
+	cfg := config{conns: *conns, duration: *duration}
+	var child *serverProcess
+	if need := uint64(2**conns + 64); need > limit {
+		if uint64(*conns+64) > limit {
+			fmt.Fprintf(os.Stderr, "soak: %d connections need %d open files, the limit is %d\n", *conns, *conns+64, limit)
+			os.Exit(2)
+		}
+		if child, err = startServerProcess(); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(2)
+		}
+		cfg.server = child.addr
+	}
+	r := run(cfg)
+	if child != nil {
+		child.finish(r)
+	}
 	fmt.Print(r)
 	if !r.ok() {
 		os.Exit(1)
 	}
 }
 
-// raiseFileLimit raises RLIMIT_NOFILE to its hard limit, and the hard limit
-// too if need is above it (which takes privilege).
-func raiseFileLimit(need uint64) error {
+// raiseFileLimit raises RLIMIT_NOFILE to its hard limit, and returns it.
+func raiseFileLimit() (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
+		return 0, err
 	}
 	lim.Cur = lim.Max
-	if lim.Max < need {
-		lim.Cur, lim.Max = need, need
-	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("raising the open file limit to %d: %w", lim.Cur, err)
+		return 0, fmt.Errorf("raising the open file limit to %d: %w", lim.Cur, err)
 	}
-	return nil
+	return lim.Cur, nil
+}
+
+// serveChild is the server process: it prints its address, serves until
+// its stdin closes, and prints its errors and memory.
+func serveChild() {
+	base := procStatus("VmRSS")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak server:", err)
+		os.Exit(2)
+	}
+	fmt.Println(ln.Addr())
+	st := &stats{}
+	stop := echoServer(ln, st)
+	io.Copy(io.Discard, os.Stdin)
+	stop()
+	fmt.Printf("%d %d %d %q\n", st.errs.Load(), base, procStatus("VmHWM"), st.firstErr)
+}
+
+// serverProcess is a child running serveChild.
+type serverProcess struct {
+	cmd   *exec.Cmd
+	addr  string
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startServerProcess() (*serverProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	p := &serverProcess{cmd: exec.Command(self, "-serve")}
+	p.cmd.Stderr = os.Stderr
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.out = bufio.NewReader(stdout)
+	if _, err := fmt.Fscanln(p.out, &p.addr); err != nil {
+		return nil, fmt.Errorf("server process: %w", err)
+	}
+	return p, nil
+}
+
+// finish stops the server process and adds its outcome to r.
+func (p *serverProcess) finish(r *report) {
+	p.stdin.Close()
+	var errs int64
+	var first string
+	if _, err := fmt.Fscanf(p.out, "%d %d %d %q\n", &errs, &r.srvBaseRSS, &r.srvPeakRSS, &first); err != nil {
+		errs, first = 1, fmt.Sprintf("server process: %v", err)
+	}
+	if err := p.cmd.Wait(); err != nil && errs == 0 {
+		errs, first = 1, fmt.Sprintf("server process: %v", err)
+	}
+	r.errs += errs
+	if r.firstErr == "" {
+		r.firstErr = first
+	}
 }

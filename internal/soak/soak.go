@@ -52,6 +52,9 @@ type config struct {
 	conns    int
 	duration time.Duration
 	drain    time.Duration // how long the echoes of the last messages may take; default 30 s
+	// server is the address of an echo server in another process; empty
+	// runs one in this process.
+	server string
 }
 
 // report is the outcome of a run.
@@ -65,6 +68,8 @@ type report struct {
 	errs                 int64 // connections that failed
 	firstErr             string
 	baseRSS, peakRSS     int64 // bytes
+	// Of a server in another process, if any.
+	srvBaseRSS, srvPeakRSS int64
 }
 
 func (r *report) ok() bool {
@@ -81,8 +86,16 @@ func (r *report) String() string {
 	if r.firstErr != "" {
 		fmt.Fprintf(&b, "first error  %s\n", r.firstErr)
 	}
-	fmt.Fprintf(&b, "peak RSS     %.1f MiB (VmHWM, both ends in this process; %.1f MiB at start)\n", mib(r.peakRSS), mib(r.baseRSS))
-	fmt.Fprintf(&b, "per conn     %.1f KiB (client and server end)\n", float64(r.peakRSS-r.baseRSS)/1024/float64(r.cfg.conns))
+	perConn := func(peak, base int64) float64 { return float64(peak-base) / 1024 / float64(r.cfg.conns) }
+	if r.cfg.server == "" {
+		fmt.Fprintf(&b, "peak RSS     %.1f MiB (VmHWM, both ends in this process; %.1f MiB at start)\n", mib(r.peakRSS), mib(r.baseRSS))
+		fmt.Fprintf(&b, "per conn     %.1f KiB (client and server end)\n", perConn(r.peakRSS, r.baseRSS))
+	} else {
+		fmt.Fprintf(&b, "peak RSS     clients %.1f MiB, server %.1f MiB (VmHWM of each process; %.1f and %.1f MiB at start)\n",
+			mib(r.peakRSS), mib(r.srvPeakRSS), mib(r.baseRSS), mib(r.srvBaseRSS))
+		fmt.Fprintf(&b, "per conn     %.1f KiB: client end %.1f KiB, server end %.1f KiB\n",
+			perConn(r.peakRSS+r.srvPeakRSS, r.baseRSS+r.srvBaseRSS), perConn(r.peakRSS, r.baseRSS), perConn(r.srvPeakRSS, r.srvBaseRSS))
+	}
 	verdict := "OK"
 	if !r.ok() {
 		verdict = "FAIL"
@@ -112,23 +125,18 @@ func run(cfg config) *report {
 	r := &report{cfg: cfg, baseRSS: procStatus("VmRSS")}
 	st := &stats{}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		st.fail(err)
-		return r.fill(st)
-	}
-	var servers sync.WaitGroup
-	servers.Go(func() {
-		for i := 0; ; i++ {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			servers.Go(func() { serve(nc, i%2 == 1, st) })
+	addr := cfg.server
+	if addr == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			st.fail(err)
+			return r.fill(st)
 		}
-	})
+		defer echoServer(ln, st)()
+		addr = ln.Addr().String()
+	}
 
-	url := "ws://" + ln.Addr().String() + "/"
+	url := "ws://" + addr + "/"
 	begin, stop := make(chan struct{}), make(chan struct{})
 	start := time.Now()
 	var opened, clients sync.WaitGroup
@@ -143,10 +151,24 @@ func run(cfg config) *report {
 	time.Sleep(cfg.duration)
 	close(stop)
 	clients.Wait()
-	ln.Close()
-	servers.Wait()
 	r.peakRSS = procStatus("VmHWM")
 	return r.fill(st)
+}
+
+// echoServer serves on ln; the function it returns closes ln and waits for
+// the connections to end.
+func echoServer(ln net.Listener, st *stats) (stop func()) {
+	var servers sync.WaitGroup
+	servers.Go(func() {
+		for i := 0; ; i++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			servers.Go(func() { serve(nc, i%2 == 1, st) })
+		}
+	})
+	return func() { ln.Close(); servers.Wait() }
 }
 
 func (r *report) fill(st *stats) *report {

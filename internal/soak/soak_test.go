@@ -19,7 +19,7 @@ func TestSoak(t *testing.T) {
 		// late.
 		conns = 200
 	}
-	if err := raiseFileLimit(uint64(2*conns + 256)); err != nil {
+	if _, err := raiseFileLimit(); err != nil {
 		t.Fatal(err)
 	}
 	r := run(config{conns: conns, duration: 5 * time.Second, drain: 20 * time.Second})
