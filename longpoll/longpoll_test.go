@@ -233,26 +233,3 @@ func TestQueueBound(t *testing.T) {
 		s.expire(nil)
 	}
 }
-
-// A second poll answers the first, empty.
-func TestConcurrentPolls(t *testing.T) {
-	t.Cleanup(leaktest.Check(t))
-	sessions := make(chan *Session, 1)
-	_, srv := serve(t, &Options{Hold: 5 * time.Second}, func(s *Session) { sessions <- s })
-	c, err := Dial(bg, srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(conn.CloseNormal, "")
-	<-sessions
-	start := time.Now()
-	resp, err := http.Get(srv.URL + "/poll?id=" + c.ID() + "&ack=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	// Our poll superseded the client's; the client's next one ends ours.
-	if resp.StatusCode != 200 || time.Since(start) > 4*time.Second {
-		t.Fatalf("status %d after %v", resp.StatusCode, time.Since(start))
-	}
-}
