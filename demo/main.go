@@ -1,6 +1,8 @@
 // Command demo pushes server events to web pages: a clock tick every second
 // and whatever any visitor types, to every page at once. Pages connect with
-// the browser's WebSocket.
+// the browser's WebSocket, or fall back to long polling when WebSocket does
+// not get through (force it with ?transport=longpoll, or start the server
+// with -no-websocket to refuse upgrades as a hostile proxy would).
 //
 //	go run ./demo -addr 127.0.0.1:8080
 package main
@@ -15,10 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/longpoll"
 )
 
 //go:embed index.html
@@ -26,11 +30,13 @@ var static embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	noWS := flag.Bool("no-websocket", false, "refuse WebSocket upgrades, as a proxy that strips them would")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	h := newHub()
+	h := newHub(0)
+	h.noWebSocket.Store(*noWS)
 	go h.tick(ctx, time.Second)
 	srv := &http.Server{Addr: *addr, Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -57,9 +63,11 @@ type event struct {
 // queue; a page that cannot keep up is disconnected rather than allowed to
 // hold memory or slow the others.
 type hub struct {
-	mu    sync.Mutex
-	next  int
-	pages map[int]*page
+	mu          sync.Mutex
+	next        int
+	pages       map[int]*page
+	lp          *longpoll.Handler
+	noWebSocket atomic.Bool // refuse upgrades, as a proxy that strips them would
 }
 
 type page struct {
@@ -68,12 +76,30 @@ type page struct {
 	gone chan struct{}
 }
 
-func newHub() *hub { return &hub{pages: map[int]*page{}} }
+// newHub returns a hub whose long polls are held up to hold (0: the default).
+func newHub(hold time.Duration) *hub {
+	h := &hub{pages: map[int]*page{}, lp: longpoll.NewHandler(&longpoll.Options{Hold: hold, MaxBody: 64 << 10})}
+	go func() {
+		for {
+			s, err := h.lp.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go h.serve(s)
+		}
+	}()
+	return h
+}
 
 func (h *hub) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", http.FileServerFS(static))
+	mux.Handle("/lp/", h.lp)
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		if h.noWebSocket.Load() {
+			http.Error(w, "no WebSocket here", http.StatusBadRequest)
+			return
+		}
 		c, err := conn.Accept(w, r, &conn.AcceptOptions{
 			Options:     conn.Options{ReadLimit: 4096, PingInterval: 30 * time.Second},
 			Compression: &deflate.Config{},
@@ -158,6 +184,7 @@ func (h *hub) tick(ctx context.Context, every time.Duration) {
 }
 
 func (h *hub) closeAll() {
+	h.lp.Close()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range h.pages {

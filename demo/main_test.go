@@ -10,12 +10,15 @@ import (
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/internal/leaktest"
+	"github.com/pushwire/pushwire/longpoll"
 )
 
-// Every page learns at once what any page says, and the server's ticks.
+// Every page learns at once what any page says, and the server's ticks,
+// whichever transport it uses.
 func TestPush(t *testing.T) {
 	defer leaktest.Check(t)()
-	h := newHub()
+	h := newHub(200 * time.Millisecond)
+	defer h.lp.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tickCtx, stopTicks := context.WithCancel(ctx)
@@ -32,7 +35,8 @@ func TestPush(t *testing.T) {
 	// a is alone: the first arrival it hears of is its own.
 	var aID int
 	until(t, ctx, a, func(e event) bool { aID = e.From; return e.Kind == "join" })
-	b, err := conn.Dial(ctx, url, nil)
+	// b cannot use WebSocket: it polls.
+	b, err := longpoll.Dial(ctx, srv.URL+"/lp", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +44,7 @@ func TestPush(t *testing.T) {
 	if err := a.WriteMessage(ctx, conn.Text, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*conn.Conn{a, b} {
+	for _, c := range []conn.MessageConn{a, b} {
 		until(t, ctx, c, func(e event) bool { return e.Kind == "say" && e.Text == "hello" && e.From == aID })
 		until(t, ctx, c, func(e event) bool { return e.Kind == "tick" && e.N > 0 })
 	}
@@ -51,7 +55,7 @@ func TestPush(t *testing.T) {
 }
 
 // until reads events from c until one satisfies ok.
-func until(t *testing.T, ctx context.Context, c *conn.Conn, ok func(event) bool) {
+func until(t *testing.T, ctx context.Context, c conn.MessageConn, ok func(event) bool) {
 	t.Helper()
 	for {
 		_, msg, err := c.ReadMessage(ctx, nil)
