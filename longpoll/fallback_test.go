@@ -1,0 +1,89 @@
+package longpoll
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/internal/leaktest"
+)
+
+func TestDialFallback(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	for _, row := range []struct {
+		name string
+		ws   http.HandlerFunc // what answers at /ws
+		want string           // the transport DialFallback gets
+	}{
+		{"websocket works", func(w http.ResponseWriter, r *http.Request) {
+			c, err := conn.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			echo := func() error {
+				typ, msg, err := c.ReadMessage(bg, nil)
+				if err != nil {
+					return err
+				}
+				return c.WriteMessage(bg, typ, msg)
+			}
+			if echo() == nil {
+				c.Close(conn.CloseNormal, "")
+			}
+		}, "websocket"},
+		{"upgrade stripped", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("not a websocket"))
+		}, "longpoll"},
+		{"upgrade refused", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "no", http.StatusBadGateway)
+		}, "longpoll"},
+		{"upgrade held", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}, "longpoll"},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			h := NewHandler(&Options{Hold: time.Second})
+			go func() {
+				for {
+					s, err := h.Accept(bg)
+					if err != nil {
+						return
+					}
+					go echo(s)
+				}
+			}()
+			mux := http.NewServeMux()
+			mux.Handle("/lp/", h)
+			mux.Handle("/ws", row.ws)
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			defer h.Close()
+			ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+			defer cancel()
+			c, err := DialFallback(ctx, "ws"+srv.URL[4:]+"/ws", srv.URL+"/lp", &FallbackOptions{UpgradeTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "websocket"
+			if _, ok := c.(*Client); ok {
+				got = "longpoll"
+			}
+			if got != row.want {
+				t.Fatalf("transport %s, want %s", got, row.want)
+			}
+			if err := c.WriteMessage(ctx, conn.Text, []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if _, msg, err := c.ReadMessage(ctx, nil); err != nil || string(msg) != "hi" {
+				t.Fatalf("echo: %q %v", msg, err)
+			}
+			c.Close(conn.CloseNormal, "")
+		})
+	}
+}
