@@ -2,30 +2,61 @@
 // cannot use WebSocket (a proxy that strips Upgrade, a network that blocks
 // it). A Session on the server and a Client in Go both satisfy
 // conn.MessageConn, so application code does not care which transport it
-// got; a JavaScript client with the browser WebSocket API is served at
-// <prefix>/client.js.
+// got; DialFallback tries WebSocket first. A dependency-free JavaScript
+// client with the browser's WebSocket API (and pushwireConnect, WebSocket
+// first then long polling) is served at <prefix>/client.js; its API is at
+// the top of that file.
+//
+//	h := longpoll.NewHandler(nil)
+//	http.Handle("/lp/", h)
+//	s, err := h.Accept(ctx) // a *Session, in a loop
+//
+//	c, err := longpoll.Dial(ctx, "https://example.com/lp", nil)
 //
 // # Protocol
 //
-// All under the handler's prefix; the session id (128 random bits, hex)
-// travels in the URL, never in a cookie:
+// Endpoints, under the handler's prefix (the last path element names the
+// operation). The session id, 128 random bits in hex, travels in the URL
+// (id=, or the Pushwire-Session header), never in a cookie:
 //
-//	POST open                   -> 200 {"id": ..., "hold": ms, "grace": ms}
-//	GET  poll?id=ID&ack=N       -> 200 batch, held up to hold until there is one (else empty)
-//	POST send?id=ID&ack=N batch -> 204, header Pushwire-Ack: the last sequence taken
+//	POST open                   -> 200 {"id", "hold" ms, "grace" ms, "maxBody" bytes}
+//	GET  poll?id=ID&ack=N       -> 200 batch: held up to hold until there is one, else empty
+//	POST send?id=ID&ack=N batch -> 204, Pushwire-Ack: the last sequence the server took
+//	GET  client.js              -> the JavaScript client
 //
 // A batch is the uvarint sequence number of its first record, then the
 // records, each numbered one more than the one before: a kind byte (1 text,
-// 2 binary, 8 close), a uvarint length and the payload (for a close, empty
-// or a 2-byte code and a reason). An empty batch is zero bytes. Each
-// direction numbers its messages from 1.
-// ack is the last sequence the sender of the request received in order: the
-// server keeps every message until the client acknowledges it and sends it
-// again on the next poll if an answer was lost, and each side drops what it
-// has already taken. Delivery is therefore exactly once and in order across
-// lost requests and answers. A second poll for a session answers the first
-// one, empty. A session not polled for grace expires (404, as for an id that
-// never existed) and its ReadMessage reports CloseAbnormal. Every response
-// carries Cache-Control: no-store; a session needs at most two requests in
-// flight, a poll and a send.
+// 2 binary, 8 close), a uvarint length and the payload. A close's payload
+// is empty (no status, 1005) or a 2-byte big-endian code and a UTF-8 reason
+// of at most 123 bytes, as in a WebSocket close frame; nothing follows it.
+// Text is UTF-8. An empty batch is zero bytes. Varints are minimal: a batch
+// has exactly one encoding.
+//
+// Acknowledgements: each direction numbers its messages from 1, and each
+// poll and send carries in ack the last sequence its sender has received in
+// order. A side keeps what it sent until the peer acknowledges it and sends
+// it again (the next poll's answer, the next send) when an answer or a
+// request was lost; a receiver skips sequences it already has and takes
+// none past a gap. Delivery is so exactly once and in order across dropped
+// requests, answers and connections. An ack of a sequence never sent, a
+// malformed batch or query is 400; a body over the limit 413.
+//
+// A session needs at most two requests in flight, one poll and one send; a
+// second poll answers the first at once, empty. Each direction's queue is
+// bounded in messages and bytes: a Session's WriteMessage waits for room
+// (or fails with ErrQueueFull, by option), a send that finds the server's
+// incoming queue full is answered with the ack of what fitted, and a client
+// with no room left stops polling until the application reads, but polls at
+// least every half grace period. A session not polled within the grace
+// period expires and reports a CloseError with CloseAbnormal (Err
+// ErrExpired); its id is then answered 404 exactly as one that never
+// existed. A close is a record like the messages: the side that closes
+// waits for the peer to acknowledge it; the receiving side reports it from
+// ReadMessage.
+//
+// Every answer carries Cache-Control: no-store and is flushed at once. The
+// origin policy is WebSocket's: a request without Origin is allowed, one
+// with an Origin whose host is not the request's Host (nor matches
+// Options.OriginPatterns, or Options.CheckOrigin says no) gets 403. No CORS
+// header is sent unless Options.CORS is set.
 package longpoll

@@ -18,7 +18,7 @@ import (
 var bg = context.Background()
 
 // serve runs a handler whose sessions are given to fn.
-func serve(t *testing.T, opts *Options, fn func(*Session)) (*Handler, *httptest.Server) {
+func serve(t testing.TB, opts *Options, fn func(*Session)) (*Handler, *httptest.Server) {
 	t.Helper()
 	h := NewHandler(opts)
 	srv := httptest.NewServer(h)
