@@ -127,10 +127,12 @@ type Conn struct {
 	ctrl    [frame.MaxControlPayload]byte
 	mr      messageReader
 
-	// Writer state. msgSem admits one data message at a time (a context can
-	// abandon the wait); frameMu one frame at a time, so that control frames
+	// Writer state. msgMu admits one data message at a time; a writer that
+	// must wait for it waits on msgFree too, so that a context can abandon
+	// the wait. frameMu admits one frame at a time, so that control frames
 	// interleave with the fragments of a streamed message.
-	msgSem   chan struct{}
+	msgMu    sync.Mutex
+	msgFree  chan struct{}
 	frameMu  sync.Mutex
 	wbuf     []byte
 	bufArr   [2][]byte
@@ -164,13 +166,13 @@ func New(nc net.Conn, role Role, buffered []byte, opts *Options) *Conn {
 
 func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) *Conn {
 	c := &Conn{
-		nc:     nc,
-		server: bool(role),
-		opts:   opts.withDefaults(),
-		codec:  cd,
-		msgSem: make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		pongs:  make(chan struct{}, 1),
+		nc:      nc,
+		server:  bool(role),
+		opts:    opts.withDefaults(),
+		codec:   cd,
+		msgFree: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		pongs:   make(chan struct{}, 1),
 	}
 	c.check.Server = c.server
 	if cd != nil {
@@ -707,22 +709,27 @@ func (c *Conn) writeFrameContext(ctx context.Context, h frame.Header, p []byte) 
 }
 
 func (c *Conn) lockMessage(ctx context.Context) error {
-	select {
-	case c.msgSem <- struct{}{}:
-		return nil
-	default:
+	for !c.msgMu.TryLock() {
+		select {
+		case <-c.msgFree:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrClosed
+		}
 	}
-	select {
-	case c.msgSem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return ErrClosed
-	}
+	return nil
 }
 
-func (c *Conn) unlockMessage() { <-c.msgSem }
+// unlockMessage frees the message slot and wakes a waiter, if any. Once a
+// token sits in msgFree, this send fails fast without taking a lock.
+func (c *Conn) unlockMessage() {
+	c.msgMu.Unlock()
+	select {
+	case c.msgFree <- struct{}{}:
+	default:
+	}
+}
 
 // writeControl sends one control frame.
 func (c *Conn) writeControl(op frame.Opcode, p []byte) error {
