@@ -1,6 +1,7 @@
 package longpoll
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ type faulty struct {
 	mu   sync.Mutex
 	r    *rand.Rand
 
-	dropped, cut, delayed atomic.Int64
+	polls, sends, dropped, cut, delayed atomic.Int64
 }
 
 var errInjected = errors.New("injected fault")
@@ -45,6 +46,11 @@ func (f *faulty) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	isPoll := strings.HasSuffix(req.URL.Path, "/poll")
+	if isPoll {
+		f.polls.Add(1)
+	} else {
+		f.sends.Add(1)
+	}
 	switch n := f.roll(); {
 	case isPoll && n < 20, !isPoll && strings.HasSuffix(req.URL.Path, "/send") && n < 10:
 		// The server has answered; the answer is lost.
@@ -93,6 +99,12 @@ func TestFaultInjection(t *testing.T) {
 			}
 			buf = msg
 		}
+		// Nothing more: no duplicate of the last ones.
+		ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
+		defer cancel()
+		if _, msg, err := c.ReadMessage(ctx, nil); err == nil {
+			return fmt.Errorf("%s: extra message %q", prefix, msg)
+		}
 		return nil
 	}
 	send := func(c conn.MessageConn, prefix string) error {
@@ -103,13 +115,14 @@ func TestFaultInjection(t *testing.T) {
 		}
 		return nil
 	}
+	start := time.Now()
 	serverDone := make(chan error, 2)
-	_, srv := serve(t, &Options{Hold: 200 * time.Millisecond, Grace: 10 * time.Second}, func(s *Session) {
+	_, srv := serve(t, &Options{Hold: 200 * time.Millisecond, Grace: 10 * time.Second, MaxQueue: 512}, func(s *Session) {
 		go func() { serverDone <- send(s, "s") }()
 		serverDone <- check(s, "c")
 	})
 	f := &faulty{next: http.DefaultTransport, r: rand.New(rand.NewPCG(1, 2))}
-	c, err := Dial(bg, srv.URL, &DialOptions{HTTPClient: &http.Client{Transport: f}})
+	c, err := Dial(bg, srv.URL, &DialOptions{HTTPClient: &http.Client{Transport: f}, MaxQueue: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +136,8 @@ func TestFaultInjection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("faults: %d answers lost, %d cut, %d delayed", f.dropped.Load(), f.cut.Load(), f.delayed.Load())
+	t.Logf("%d messages each way in %v: %d polls, %d sends; %d answers lost, %d cut, %d delayed",
+		n, time.Since(start).Round(time.Millisecond), f.polls.Load(), f.sends.Load(), f.dropped.Load(), f.cut.Load(), f.delayed.Load())
 	if f.dropped.Load() == 0 || f.cut.Load() == 0 {
 		t.Fatal("no faults were injected")
 	}
