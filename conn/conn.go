@@ -155,6 +155,7 @@ type Conn struct {
 
 	pongs    chan struct{} // signalled by the reader on each pong, for Ping
 	lastRead atomic.Int64  // unix nanoseconds of the last frame received, for keepalive
+	pingSent int64         // unix nanoseconds of the keepalive's outstanding ping, 0 if none; keepalive's own
 	keep     atomic.Pointer[time.Timer]
 }
 
@@ -924,22 +925,30 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 }
 
 // keepalive runs on a timer: it pings a peer that has been silent for
-// PingInterval and fails one that stays silent for PongTimeout more.
+// PingInterval, and fails one that has left that ping unanswered (sent
+// nothing at all) for PongTimeout. Runs of the timer never overlap.
 func (c *Conn) keepalive() {
-	idle := time.Since(time.Unix(0, c.lastRead.Load()))
-	switch {
-	case idle >= c.opts.PingInterval+c.opts.PongTimeout:
+	now := time.Now()
+	last := c.lastRead.Load()
+	if c.pingSent != 0 && last < c.pingSent {
+		if wait := time.Duration(c.pingSent + int64(c.opts.PongTimeout) - now.UnixNano()); wait > 0 {
+			c.keep.Load().Reset(wait)
+			return
+		}
 		// Half-open: closing the socket ends the reader with 1006.
 		c.nc.Close()
 		return
-	case idle >= c.opts.PingInterval:
-		if err := c.writeControl(frame.OpPing, nil); err != nil {
-			return
-		}
-		c.keep.Load().Reset(c.opts.PingInterval + c.opts.PongTimeout - idle)
-	default:
-		c.keep.Load().Reset(c.opts.PingInterval - idle)
 	}
+	c.pingSent = 0
+	if idle := now.Sub(time.Unix(0, last)); idle < c.opts.PingInterval {
+		c.keep.Load().Reset(c.opts.PingInterval - idle)
+		return
+	}
+	if err := c.writeControl(frame.OpPing, nil); err != nil {
+		return
+	}
+	c.pingSent = now.UnixNano()
+	c.keep.Load().Reset(c.opts.PongTimeout)
 }
 
 // ---- Closing ----

@@ -117,18 +117,13 @@ func parseURL(rawURL string) (*url.URL, error) {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (Result, error) {
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
+	// ctx's end, deadline included, moves the socket's deadline: copying
+	// ctx's deadline onto the socket could fire a moment before ctx's own
+	// timer and report an i/o timeout instead.
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	res, err := roundTrip(nc, u, opts)
-	// When ctx ended the handshake, say so rather than report the timeout
-	// it caused (which can come a moment before ctx's own timer).
 	if !stop() || err != nil && ctx.Err() != nil {
 		return Result{}, fmt.Errorf("websocket handshake: %w", context.Cause(ctx))
-	}
-	if d, ok := ctx.Deadline(); ok && err != nil && !time.Now().Before(d) {
-		return Result{}, fmt.Errorf("websocket handshake: %w", context.DeadlineExceeded)
 	}
 	if err != nil {
 		return Result{}, err
