@@ -2,9 +2,8 @@ module github.com/pushwire/pushwire
 
 go 1.26.0
 
-require golang.org/x/sys v0.50.0
-
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/google/go-cmp v0.7.0
+	github.com/klauspost/compress v1.20.4
+	golang.org/x/sys v0.50.0
 )
