@@ -306,13 +306,20 @@ func choose(ours, offered []string) string {
 	return ""
 }
 
-// originAllowed applies the origin policy. Browsers always send Origin, so a
-// request without one does not come from a page that could ride on the
-// user's cookies.
+// originAllowed applies the origin policy of opts.
 func originAllowed(r *http.Request, opts *ServerOptions) bool {
 	if opts.CheckOrigin != nil {
 		return opts.CheckOrigin(r)
 	}
+	return SameOrigin(r, opts.OriginPatterns)
+}
+
+// SameOrigin is the default origin policy: it allows a request without an
+// Origin header, or whose origin's host is the request's Host or matches one
+// of patterns (path.Match patterns such as "*.example.com"). Browsers always
+// send Origin, so a request without one does not come from a page that could
+// ride on the user's cookies.
+func SameOrigin(r *http.Request, patterns []string) bool {
 	origins := r.Header["Origin"]
 	switch len(origins) {
 	case 0:
@@ -331,7 +338,7 @@ func originAllowed(r *http.Request, opts *ServerOptions) bool {
 		return true
 	}
 	host = strings.ToLower(host)
-	for _, p := range opts.OriginPatterns {
+	for _, p := range patterns {
 		if ok, _ := path.Match(strings.ToLower(p), host); ok {
 			return true
 		}

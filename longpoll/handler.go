@@ -10,14 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 )
 
 // Defaults of Options.
@@ -234,23 +233,7 @@ func (h *Handler) originAllowed(r *http.Request) bool {
 	if h.opts.CheckOrigin != nil {
 		return h.opts.CheckOrigin(r)
 	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, p := range h.opts.OriginPatterns {
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
-			return true
-		}
-	}
-	return false
+	return handshake.SameOrigin(r, h.opts.OriginPatterns)
 }
 
 // Session is the server's side of one long-polling client. It satisfies
