@@ -1,0 +1,116 @@
+package conn_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/mask"
+)
+
+// streamConn is a net.Conn that reads a fixed stream, then io.EOF, and
+// keeps what is written to it.
+type streamConn struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (s *streamConn) Read(p []byte) (int, error)       { return s.in.Read(p) }
+func (s *streamConn) Write(p []byte) (int, error)      { return s.out.Write(p) }
+func (s *streamConn) Close() error                     { return nil }
+func (s *streamConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (s *streamConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (s *streamConn) SetDeadline(time.Time) error      { return nil }
+func (s *streamConn) SetReadDeadline(time.Time) error  { return nil }
+func (s *streamConn) SetWriteDeadline(time.Time) error { return nil }
+
+const fuzzLimit = 1024
+
+// fuzzStream feeds b to a Conn of the given role and checks what a peer can
+// rely on: every message it reads is within the limit and, if text, valid
+// UTF-8; the stream ends in a *CloseError; a close the Conn sends for a
+// broken rule carries that rule's code.
+func fuzzStream(t *testing.T, role conn.Role, b []byte) {
+	nc := &streamConn{in: bytes.NewReader(b)}
+	c := conn.New(nc, role, nil, &conn.Options{ReadLimit: fuzzLimit, MaxFragments: 64})
+	var buf []byte
+	for range len(b) + 1 { // each message takes at least one byte of input
+		typ, msg, err := c.ReadMessage(bg, buf)
+		if err != nil {
+			ce, ok := errors.AsType[*conn.CloseError](err)
+			if !ok {
+				t.Fatalf("ended with %T %v, not a *CloseError", err, err)
+			}
+			if ce.Local && ce.Code != conn.CloseAbnormal {
+				if code := lastClose(t, nc.out.Bytes(), role); code != ce.Code {
+					t.Fatalf("failed with %d but sent close %d", ce.Code, code)
+				}
+			}
+			if !ce.Local && ce.Code != conn.CloseNoStatus && !ce.Code.Valid() {
+				t.Fatalf("peer close with invalid code %d accepted", ce.Code)
+			}
+			return
+		}
+		if len(msg) > fuzzLimit {
+			t.Fatalf("message of %d bytes past the limit %d", len(msg), fuzzLimit)
+		}
+		if typ == conn.Text && !utf8.Valid(msg) {
+			t.Fatalf("invalid UTF-8 text accepted: %q", msg)
+		}
+		buf = msg
+	}
+	t.Fatal("more messages than input bytes")
+}
+
+// lastClose returns the code of the last close frame in out, written by a
+// Conn of the given role.
+func lastClose(t *testing.T, out []byte, role conn.Role) frame.CloseCode {
+	code := frame.CloseCode(0)
+	for len(out) > 0 {
+		h, n, err := frame.Parse(out)
+		if err != nil {
+			t.Fatalf("our own output does not parse: %v", err)
+		}
+		if h.Masked == bool(role) {
+			t.Fatalf("a %v wrote masked=%v", role, h.Masked)
+		}
+		p := append([]byte(nil), out[n:n+int(h.Length)]...)
+		if h.Masked {
+			mask.XOR(p, h.Key, 0)
+		}
+		if h.Op == frame.OpClose && len(p) >= 2 {
+			code = frame.CloseCode(binary.BigEndian.Uint16(p))
+		}
+		out = out[n+int(h.Length):]
+	}
+	return code
+}
+
+func addSeeds(f *testing.F, masked bool) {
+	m := func(fin bool, op frame.Opcode, p []byte) []byte {
+		return encode(frame.Header{Fin: fin, Op: op, Masked: masked}, p)
+	}
+	f.Add(m(true, frame.OpText, []byte("hello")))
+	f.Add(bytes.Join([][]byte{m(false, frame.OpText, []byte("he")), m(true, frame.OpPing, []byte("p")), m(true, frame.OpContinuation, []byte("llo"))}, nil))
+	f.Add(m(true, frame.OpText, []byte("\xed\xa0\x80")))
+	f.Add(m(true, frame.OpClose, closePayload(1000, "bye")))
+	f.Add(m(true, frame.OpBinary, make([]byte, fuzzLimit+1)))
+	f.Add(m(true, frame.OpContinuation, nil))
+	f.Add(m(true, 0xB, nil))
+}
+
+func FuzzServerStream(f *testing.F) {
+	addSeeds(f, true)
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzStream(t, conn.Server, b) })
+}
+
+func FuzzClientStream(f *testing.F) {
+	addSeeds(f, false)
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzStream(t, conn.Client, b) })
+}
