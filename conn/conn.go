@@ -781,21 +781,26 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		n, err = c.bufs.WriteTo(c.nc)
 		c.bufArr = [2][]byte{}
 	default:
-		// The payload is the caller's: mask a copy, a buffer at a time.
+		// The payload is the caller's: mask a copy, in chunks of a pooled
+		// buffer larger than wbuf, so that a large message costs few system
+		// calls without every client keeping a large buffer.
+		sp := maskPool.Get().(*[]byte)
+		chunk := append((*sp)[:0], b...)
 		pos := 0
 		for len(p) > 0 {
-			k := min(len(p), cap(b)-len(b))
-			b = append(b, p[:k]...)
-			pos = mask.XOR(b[len(b)-k:], h.Key, pos)
+			k := min(len(p), cap(chunk)-len(chunk))
+			chunk = append(chunk, p[:k]...)
+			pos = mask.XOR(chunk[len(chunk)-k:], h.Key, pos)
 			var m int
-			m, err = c.nc.Write(b)
+			m, err = c.nc.Write(chunk)
 			n += int64(m)
 			if err != nil {
 				break
 			}
 			p = p[k:]
-			b = c.wbuf[:0]
+			chunk = chunk[:0]
 		}
+		maskPool.Put(sp)
 	}
 	if err != nil && (n > 0 || !isTimeout(err)) {
 		// Part of a frame may be out: the stream cannot continue.
@@ -804,6 +809,14 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 	}
 	return err
 }
+
+// maskChunk is the size of the buffers a client masks large payloads in.
+const maskChunk = 64 << 10
+
+var maskPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, maskChunk)
+	return &b
+}}
 
 // NextWriter starts a message of type typ and returns a writer for its
 // payload; the message is sent in fragments as the writer's buffer fills and
