@@ -111,8 +111,9 @@ type Conn struct {
 
 	// Reader state; readMu serialises readers and Close's own draining.
 	readMu  sync.Mutex
-	rbuf    []byte
-	r, w    int // rbuf[r:w] holds received bytes not yet consumed
+	raw     *rawRead // reads through the raw socket, or nil
+	rbuf    []byte   // nil while idle, if raw is set
+	r, w    int      // rbuf[r:w] holds received bytes not yet consumed
 	check   frame.Checker
 	hdr     frame.Header // the current data frame
 	left    int64        // payload bytes of hdr not yet read
@@ -123,9 +124,8 @@ type Conn struct {
 	msgSize int64
 	frames  int
 	utf8    utf8check.Validator
-	partial []byte // message bytes read before a deadline cut ReadMessage short
-	ctrl    [frame.MaxControlPayload]byte
-	mr      messageReader
+	partial []byte         // message bytes read before a deadline cut ReadMessage short
+	mr      *messageReader // made by the first NextReader
 
 	// Writer state. msgMu admits one data message at a time; a writer that
 	// must wait for it waits on msgFree too, so that a context can abandon
@@ -138,8 +138,8 @@ type Conn struct {
 	bufArr   [2][]byte
 	bufs     net.Buffers // over bufArr, a field so that writev does not allocate
 	rng      *rand.ChaCha8
-	writeErr error // sticky, under frameMu
-	mw       messageWriter
+	writeErr error          // sticky, under frameMu
+	mw       *messageWriter // made by the first NextWriter
 
 	// The user's deadlines (unix nanoseconds, 0 for none), restored after a
 	// cancelled context moved them. rctx is used under readMu, wctx under
@@ -153,9 +153,9 @@ type Conn struct {
 	doneOnce  sync.Once
 	closeOnce sync.Once
 
-	pongs    chan struct{} // signalled by the reader on each pong, for Ping
-	lastRead atomic.Int64  // unix nanoseconds of the last frame received, for keepalive
-	pingSent int64         // unix nanoseconds of the keepalive's outstanding ping, 0 if none; keepalive's own
+	pongs    atomic.Pointer[chan struct{}] // made by the first Ping; signalled by the reader on each pong
+	lastRead atomic.Int64                  // unix nanoseconds of the last frame received, for keepalive
+	pingSent int64                         // unix nanoseconds of the keepalive's outstanding ping, 0 if none; keepalive's own
 	keep     atomic.Pointer[time.Timer]
 }
 
@@ -173,7 +173,6 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 		codec:   cd,
 		msgFree: make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		pongs:   make(chan struct{}, 1),
 	}
 	c.check.Server = c.server
 	if cd != nil {
@@ -181,12 +180,13 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 	}
 	c.rctx.init(c, true)
 	c.wctx.init(c, false)
-	c.mr.c = c
-	c.mr.raw.c = c
-	c.mw.c = c
 	if len(buffered) > 0 {
 		c.rbuf = make([]byte, max(c.opts.ReadBufferSize, len(buffered)))
 		c.w = copy(c.rbuf, buffered)
+	}
+	if rc := rawConnOf(nc); rc != nil {
+		c.raw = new(rawRead)
+		c.raw.init(c, rc)
 	}
 	if !c.server {
 		var seed [32]byte
@@ -243,8 +243,25 @@ func (c *Conn) ReadMessage(ctx context.Context, buf []byte) (MessageType, []byte
 	if err := c.rctx.arm(ctx); err != nil {
 		return 0, buf[:0], err
 	}
+	if err := c.awaitIdle(); err != nil {
+		return 0, buf[:0], c.rctx.result(err)
+	}
 	typ, buf, err := c.readMessage(buf[:0])
 	return typ, buf, c.rctx.result(err)
+}
+
+// awaitIdle waits for the first bytes of a message when none are buffered.
+// It waits here, near the top of the stack, so that the goroutine of an idle
+// connection keeps the smallest stack.
+func (c *Conn) awaitIdle() error {
+	if c.raw == nil || c.inMsg || c.r < c.w || len(c.partial) > 0 {
+		return nil
+	}
+	err := c.fill(1)
+	if err != nil && !isTimeout(err) {
+		return c.readFailed(err)
+	}
+	return err
 }
 
 func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
@@ -414,9 +431,6 @@ func (c *Conn) readHeader() (frame.Header, error) {
 
 // fill reads until at least need bytes are buffered.
 func (c *Conn) fill(need int) error {
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, c.opts.ReadBufferSize)
-	}
 	if c.w-c.r >= need {
 		return nil
 	}
@@ -425,7 +439,16 @@ func (c *Conn) fill(need int) error {
 		c.r = 0
 	}
 	for c.w < need {
-		n, err := c.nc.Read(c.rbuf[c.w:])
+		var n int
+		var err error
+		if c.raw != nil {
+			n, err = c.raw.read()
+		} else {
+			if c.rbuf == nil {
+				c.rbuf = getReadBuf(c.opts.ReadBufferSize)
+			}
+			n, err = c.nc.Read(c.rbuf[c.w:])
+		}
 		c.w += n
 		if err != nil {
 			if c.w >= need {
@@ -455,7 +478,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	if c.r < c.w {
 		n = copy(p, c.rbuf[c.r:c.w])
 		c.r += n
-	} else if len(p) >= len(c.rbuf) || c.rbuf == nil {
+	} else if len(p) >= c.opts.ReadBufferSize {
 		// Large payloads go straight into the caller's memory.
 		n, err = c.nc.Read(p)
 	} else {
@@ -485,8 +508,9 @@ func (c *Conn) control(h frame.Header) error {
 	if err := c.fill(n); err != nil {
 		return err
 	}
-	p := c.ctrl[:n]
-	copy(p, c.rbuf[c.r:c.r+n])
+	// Unmasked in place: the bytes are consumed, and nothing reads rbuf
+	// before this returns.
+	p := c.rbuf[c.r : c.r+n : c.r+n]
 	c.r += n
 	if h.Masked {
 		mask.XOR(p, h.Key, 0)
@@ -506,9 +530,11 @@ func (c *Conn) control(h frame.Header) error {
 		if c.opts.OnPong != nil {
 			c.opts.OnPong(p)
 		}
-		select {
-		case c.pongs <- struct{}{}:
-		default:
+		if ch := c.pongs.Load(); ch != nil {
+			select {
+			case *ch <- struct{}{}:
+			default:
+			}
 		}
 	case frame.OpClose:
 		return c.peerClosed(p)
@@ -584,6 +610,9 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 		return 0, nil, c.final.Load()
 	}
 	c.rctx.disarm()
+	if err := c.awaitIdle(); err != nil {
+		return 0, nil, err
+	}
 	if c.inMsg {
 		// Skip the rest of a message the caller left unread.
 		if _, _, err := c.readMessage(c.partial[:0]); err != nil {
@@ -596,6 +625,9 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 		}
 		return 0, nil, c.readFailed(err)
 	}
+	if c.mr == nil {
+		c.mr = &messageReader{c: c, raw: rawReader{c}}
+	}
 	c.mr.zip = nil
 	if c.msgZip {
 		c.mr.zip = c.codec.reader(&c.mr.raw, c.opts.ReadLimit)
@@ -604,7 +636,7 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	if c.msgText {
 		typ = Text
 	}
-	return typ, &c.mr, nil
+	return typ, c.mr, nil
 }
 
 // messageReader streams one message; raw yields its payload as sent.
@@ -755,7 +787,7 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		return ErrClosed
 	}
 	if c.wbuf == nil {
-		c.wbuf = make([]byte, 0, c.opts.WriteBufferSize+frame.MaxHeaderSize)
+		c.wbuf = getWriteBuf(c.opts.WriteBufferSize)
 	}
 	h.Length = int64(len(p))
 	if !c.server {
@@ -826,7 +858,10 @@ func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser,
 	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}
-	w := &c.mw
+	if c.mw == nil {
+		c.mw = &messageWriter{c: c}
+	}
+	w := c.mw
 	w.ctx = ctx
 	w.op = frame.OpBinary
 	if typ == Text {
@@ -920,21 +955,31 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	if len(payload) > frame.MaxControlPayload {
 		return frame.ErrControlTooLong
 	}
+	pongs := c.pongChan()
 	select {
-	case <-c.pongs:
+	case <-pongs:
 	default:
 	}
 	if err := c.writeControl(frame.OpPing, payload); err != nil {
 		return err
 	}
 	select {
-	case <-c.pongs:
+	case <-pongs:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.done:
 		return c.final.Load()
 	}
+}
+
+func (c *Conn) pongChan() chan struct{} {
+	if ch := c.pongs.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{}, 1)
+	c.pongs.CompareAndSwap(nil, &ch)
+	return *c.pongs.Load()
 }
 
 // keepalive runs on a timer: it pings a peer that has been silent for
@@ -996,7 +1041,7 @@ func (c *Conn) close(code CloseCode, reason string) error {
 		for c.final.Load() == nil {
 			var err error
 			if c.inMsg {
-				_, err = io.Copy(io.Discard, &c.mr.raw)
+				_, err = io.Copy(io.Discard, &rawReader{c})
 				if err == nil {
 					err = c.endMessage()
 				}
@@ -1056,6 +1101,11 @@ type ctxWatch struct {
 
 func (w *ctxWatch) init(c *Conn, read bool) {
 	w.c, w.read = c, read
+}
+
+// prepare makes what a registration needs, on first use: most connections
+// never see a cancellable context.
+func (w *ctxWatch) prepare() {
 	w.fired = make(chan struct{}, 1)
 	w.fire = func() {
 		if w.read {
@@ -1082,6 +1132,9 @@ func (w *ctxWatch) arm(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if w.fire == nil {
+		w.prepare()
 	}
 	w.ctx = ctx
 	w.keep = reflect.TypeOf(ctx).Comparable()

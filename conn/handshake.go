@@ -55,6 +55,22 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 // AcceptConn runs the server side of the opening handshake on a raw
 // connection, reading the request itself. On failure the caller closes nc.
 func AcceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {
+	// The work runs on a goroutine of its own: the stack that parsing,
+	// hashing and setting up grow is then not kept by the caller's, which
+	// typically reads this connection for its whole life and so can stay at
+	// the smallest stack.
+	var c *Conn
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err = acceptConn(nc, opts)
+	}()
+	<-done
+	return c, err
+}
+
+func acceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {
 	so, neg := serverOptions(opts)
 	res, err := handshake.UpgradeConn(nc, so)
 	if err != nil {

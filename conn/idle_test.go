@@ -1,0 +1,103 @@
+//go:build unix
+
+package conn_test
+
+import (
+	"bytes"
+	"net"
+	"runtime"
+	"testing"
+
+	"github.com/pushwire/pushwire/conn"
+)
+
+// Connections parked in ReadMessage over TCP hold no read or write buffer:
+// after one message each way, a pair (both ends in this process) costs far
+// less heap than its four 4 KiB buffers.
+func TestIdleHoldsNoBuffers(t *testing.T) {
+	const pairs = 200
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	done := make(chan struct{})
+	defer close(done)
+	conns := make([]*conn.Conn, 0, 2*pairs)
+	parked := make(chan struct{}, 2*pairs)
+	for range pairs {
+		srv, cli := connPair(t, transports[1], nil, nil)
+		conns = append(conns, srv, cli)
+		if err := cli.WriteMessage(bg, conn.Binary, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := srv.ReadMessage(bg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.WriteMessage(bg, conn.Binary, []byte("world")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cli.ReadMessage(bg, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*conn.Conn{srv, cli} {
+			go func() {
+				parked <- struct{}{}
+				c.ReadMessage(bg, nil)
+			}()
+		}
+	}
+	for range 2 * pairs {
+		<-parked
+	}
+	// The readers reach their wait shortly after signalling; a pair holding
+	// its buffers would show 16 KiB more.
+	var perPair uint64
+	for range 20 {
+		if perPair = (heap() - before) / pairs; perPair < 6<<10 {
+			break
+		}
+		runtime.Gosched()
+	}
+	if perPair >= 6<<10 {
+		t.Fatalf("idle pair holds %d B of heap, want < 6 KiB", perPair)
+	}
+	t.Logf("idle pair: %d B of heap", perPair)
+	for _, c := range conns {
+		c.NetConn().Close()
+	}
+}
+
+// wrappedConn embeds a *net.TCPConn and serves its own bytes first, as a
+// proxy-protocol reader would; a Conn must read through its Read.
+type wrappedConn struct {
+	*net.TCPConn
+	prefix *bytes.Reader
+}
+
+func (w *wrappedConn) Read(p []byte) (int, error) {
+	if w.prefix.Len() > 0 {
+		return w.prefix.Read(p)
+	}
+	return w.TCPConn.Read(p)
+}
+
+func TestWrappedConnReadHonoured(t *testing.T) {
+	a, b := tcpPair(t)
+	// A masked client text frame "hi", all zero key.
+	first := []byte{0x81, 0x82, 0, 0, 0, 0, 'h', 'i'}
+	srv := conn.New(&wrappedConn{a.(*net.TCPConn), bytes.NewReader(first)}, conn.Server, nil, nil)
+	cli := conn.New(b, conn.Client, nil, nil)
+	if _, got, err := srv.ReadMessage(bg, nil); err != nil || string(got) != "hi" {
+		t.Fatalf("first message: %q, %v", got, err)
+	}
+	if err := cli.WriteMessage(bg, conn.Text, []byte("then")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := srv.ReadMessage(bg, nil); err != nil || string(got) != "then" {
+		t.Fatalf("second message: %q, %v", got, err)
+	}
+}
