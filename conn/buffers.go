@@ -40,6 +40,6 @@ func (c *Conn) releaseBuffers() {
 			writePool.Put((*[DefaultWriteBufferSize + frame.MaxHeaderSize]byte)(c.wbuf[:cap(c.wbuf)]))
 			c.wbuf = nil
 		}
-		c.frameMu.Unlock()
+		c.unlockFrame()
 	}
 }

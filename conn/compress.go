@@ -151,10 +151,9 @@ func (c *Conn) readCompressed(buf []byte) ([]byte, error) {
 	return buf, c.endMessage()
 }
 
-// writeCompressed sends p compressed, as one frame with RSV1 set.
+// writeCompressed sends p compressed, as one frame with RSV1 set. The caller
+// holds frameMu, so that messages go out in the order they were compressed.
 func (c *Conn) writeCompressed(ctx context.Context, op frame.Opcode, p []byte) error {
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
 	cd := c.codec
 	var err error
 	if cd.zout, err = cd.comp.Compress(cd.zout[:0], p); err != nil {

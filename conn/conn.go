@@ -127,19 +127,20 @@ type Conn struct {
 	partial []byte         // message bytes read before a deadline cut ReadMessage short
 	mr      *messageReader // made by the first NextReader
 
-	// Writer state. msgMu admits one data message at a time; a writer that
-	// must wait for it waits on msgFree too, so that a context can abandon
-	// the wait. frameMu admits one frame at a time, so that control frames
-	// interleave with the fragments of a streamed message.
-	msgMu    sync.Mutex
-	msgFree  chan struct{}
-	frameMu  sync.Mutex
-	wbuf     []byte
-	bufArr   [2][]byte
-	bufs     net.Buffers // over bufArr, a field so that writev does not allocate
-	rng      *rand.ChaCha8
-	writeErr error          // sticky, under frameMu
-	mw       *messageWriter // made by the first NextWriter
+	// Writer state. frameMu admits one frame at a time; a writer that must
+	// wait for it waits on frameFree too, so that a context can abandon the
+	// wait. While a streamed message is open (streaming), other data
+	// messages wait for its end; control frames interleave with its
+	// fragments.
+	frameMu   sync.Mutex
+	frameFree chan struct{}
+	streaming bool // under frameMu
+	wbuf      []byte
+	bufArr    [2][]byte
+	bufs      net.Buffers // over bufArr, a field so that writev does not allocate
+	rng       *rand.ChaCha8
+	writeErr  error          // sticky, under frameMu
+	mw        *messageWriter // made by the first NextWriter
 
 	// The user's deadlines (unix nanoseconds, 0 for none), restored after a
 	// cancelled context moved them. rctx is used under readMu, wctx under
@@ -167,12 +168,12 @@ func New(nc net.Conn, role Role, buffered []byte, opts *Options) *Conn {
 
 func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) *Conn {
 	c := &Conn{
-		nc:      nc,
-		server:  bool(role),
-		opts:    opts.withDefaults(),
-		codec:   cd,
-		msgFree: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		nc:        nc,
+		server:    bool(role),
+		opts:      opts.withDefaults(),
+		codec:     cd,
+		frameFree: make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	c.check.Server = c.server
 	if cd != nil {
@@ -246,8 +247,45 @@ func (c *Conn) ReadMessage(ctx context.Context, buf []byte) (MessageType, []byte
 	if err := c.awaitIdle(); err != nil {
 		return 0, buf[:0], c.rctx.result(err)
 	}
+	if typ, msg, ok := c.readWhole(buf[:0]); ok {
+		return typ, msg, c.rctx.result(nil)
+	}
 	typ, buf, err := c.readMessage(buf[:0])
 	return typ, buf, c.rctx.result(err)
+}
+
+// readWhole reads the next message in the common case, where it is one
+// uncompressed frame that sits whole in rbuf and breaks no rule, without
+// the general path's bookkeeping. When ok is false nothing was consumed,
+// and the general path reads the message, or fails it with the right code.
+func (c *Conn) readWhole(buf []byte) (typ MessageType, msg []byte, ok bool) {
+	if c.inMsg || len(c.partial) > 0 || c.check.InMessage() {
+		return 0, buf, false
+	}
+	b := c.rbuf[c.r:c.w]
+	h, n, err := frame.Parse(b)
+	if err != nil || !h.Fin || h.Rsv != 0 || h.Masked != c.server ||
+		h.Op != frame.OpText && h.Op != frame.OpBinary ||
+		h.Length > int64(len(b)-n) || h.Length > c.opts.ReadLimit {
+		return 0, buf, false
+	}
+	p := b[n : n+int(h.Length)]
+	buf = append(buf, p...)
+	if h.Masked {
+		mask.XOR(buf, h.Key, 0)
+	}
+	typ = Binary
+	if h.Op == frame.OpText {
+		if !utf8check.Valid(buf) {
+			return 0, buf[:0], false
+		}
+		typ = Text
+	}
+	c.r += n + len(p)
+	if c.opts.PingInterval > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return typ, buf, true
 }
 
 // awaitIdle waits for the first bytes of a message when none are buffered.
@@ -716,19 +754,17 @@ func (r *rawReader) read(p []byte) (int, error) {
 // ctx abandons the wait for other writers; once the frame is under way, it
 // fails the connection.
 func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
-	if err := c.lockMessage(ctx); err != nil {
-		return err
-	}
-	defer c.unlockMessage()
 	op := frame.OpBinary
 	if typ == Text {
 		op = frame.OpText
 	}
+	if err := c.lockMessage(ctx); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
 	if c.codec != nil && len(p) >= c.codec.threshold {
 		return c.writeCompressed(ctx, op, p)
 	}
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
 	return c.writeFrameContext(ctx, frame.Header{Fin: true, Op: op}, p)
 }
 
@@ -741,33 +777,56 @@ func (c *Conn) writeFrameContext(ctx context.Context, h frame.Header, p []byte) 
 	return c.wctx.result(c.writeFrame(h, p))
 }
 
-func (c *Conn) lockMessage(ctx context.Context) error {
-	for !c.msgMu.TryLock() {
+// lockFrame takes frameMu, waiting on frameFree while it is held so that
+// ctx can abandon the wait.
+func (c *Conn) lockFrame(ctx context.Context) error {
+	for !c.frameMu.TryLock() {
 		select {
-		case <-c.msgFree:
+		case <-c.frameFree:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// unlockFrame frees frameMu and wakes a waiter, if any. Every unlock leaves
+// a token, so a waiter that takes one and finds the lock held again waits
+// for that holder's. Once a token sits in frameFree, the send fails fast
+// without taking the channel's lock.
+func (c *Conn) unlockFrame() {
+	c.frameMu.Unlock()
+	select {
+	case c.frameFree <- struct{}{}:
+	default:
+	}
+}
+
+// lockMessage takes frameMu at a point where a data message may begin: no
+// streamed message is open.
+func (c *Conn) lockMessage(ctx context.Context) error {
+	for {
+		if err := c.lockFrame(ctx); err != nil {
+			return err
+		}
+		if !c.streaming {
+			return nil
+		}
+		c.unlockFrame()
+		select {
+		case <-c.frameFree:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done:
 			return ErrClosed
 		}
 	}
-	return nil
-}
-
-// unlockMessage frees the message slot and wakes a waiter, if any. Once a
-// token sits in msgFree, this send fails fast without taking a lock.
-func (c *Conn) unlockMessage() {
-	c.msgMu.Unlock()
-	select {
-	case c.msgFree <- struct{}{}:
-	default:
-	}
 }
 
 // writeControl sends one control frame.
 func (c *Conn) writeControl(op frame.Opcode, p []byte) error {
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
+	c.lockFrame(context.Background())
+	defer c.unlockFrame()
 	if op == frame.OpClose {
 		c.wdeadline.Store(time.Now().Add(c.opts.CloseTimeout).UnixNano())
 		c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
@@ -858,6 +917,8 @@ func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser,
 	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}
+	c.streaming = true
+	c.unlockFrame()
 	if c.mw == nil {
 		c.mw = &messageWriter{c: c}
 	}
@@ -907,7 +968,7 @@ func (w *messageWriter) Close() error {
 		return errWriterClosed
 	}
 	w.open = false
-	defer w.c.unlockMessage()
+	defer w.c.endStream()
 	if w.zip != nil {
 		if err := w.zip.Close(); err != nil {
 			return err
@@ -916,10 +977,20 @@ func (w *messageWriter) Close() error {
 	return w.flush(true)
 }
 
+// endStream lets other data messages go, whether the stream ended well or
+// not.
+func (c *Conn) endStream() {
+	c.lockFrame(context.Background())
+	c.streaming = false
+	c.unlockFrame()
+}
+
 func (w *messageWriter) flush(fin bool) error {
 	c := w.c
-	c.frameMu.Lock()
-	defer c.frameMu.Unlock()
+	if err := c.lockFrame(w.ctx); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
 	err := c.writeFrameContext(w.ctx, frame.Header{Fin: fin, Op: w.op, Rsv: w.rsv}, w.buf)
 	w.buf = w.buf[:0]
 	w.op, w.rsv = frame.OpContinuation, 0
