@@ -539,3 +539,62 @@ func TestReadWriteAllocs(t *testing.T) {
 		}
 	}
 }
+
+// A data message waits for an open stream to end, and its context can
+// abandon the wait.
+func TestWriteWaitsForStream(t *testing.T) {
+	defer leaktest.Check(t)()
+	srv, cli := connPair(t, transports[1], nil, nil)
+	w, err := cli.NextWriter(bg, conn.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("one ")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	if err := cli.WriteMessage(ctx, conn.Text, []byte("abandoned")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write during a stream, ctx expiring: %v", err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- cli.WriteMessage(bg, conn.Text, []byte("after")) }()
+	if _, err := w.Write([]byte("stream")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one stream", "after"} {
+		if _, msg, err := srv.ReadMessage(bg, nil); err != nil || string(msg) != want {
+			t.Fatalf("read %q, %v; want %q", msg, err, want)
+		}
+	}
+	go srv.ReadMessage(bg, nil)
+	go cli.ReadMessage(bg, nil)
+	cli.Close(conn.CloseNormal, "")
+}
+
+// A writer waiting behind a frame that cannot go out can be cancelled.
+func TestWriteWaitCancelled(t *testing.T) {
+	defer leaktest.Check(t)()
+	srv, cli := connPair(t, transports[0], nil, nil) // net.Pipe: a write blocks until read
+	blocked := make(chan error, 1)
+	go func() { blocked <- cli.WriteMessage(bg, conn.Binary, make([]byte, 100)) }()
+	time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	if err := cli.WriteMessage(ctx, conn.Binary, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting writer: %v", err)
+	}
+	if _, msg, err := srv.ReadMessage(bg, nil); err != nil || len(msg) != 100 {
+		t.Fatalf("read %d bytes, %v", len(msg), err)
+	}
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	srv.NetConn().Close()
+}
