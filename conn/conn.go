@@ -266,8 +266,16 @@ func (c *Conn) readWhole(buf []byte) (typ MessageType, msg []byte, ok bool) {
 	h, n, err := frame.Parse(b)
 	if err != nil || !h.Fin || h.Rsv != 0 || h.Masked != c.server ||
 		h.Op != frame.OpText && h.Op != frame.OpBinary ||
-		h.Length > int64(len(b)-n) || h.Length > c.opts.ReadLimit {
+		h.Length > int64(len(c.rbuf)-n) || h.Length > c.opts.ReadLimit {
 		return 0, buf, false
+	}
+	if size := n + int(h.Length); size > len(b) {
+		// The rest of a binary frame that fits the buffer: read it in. Text
+		// goes the general way, which checks each piece as it arrives.
+		if h.Op == frame.OpText || c.fill(size) != nil {
+			return 0, buf, false
+		}
+		b = c.rbuf[c.r:c.w]
 	}
 	p := b[n : n+int(h.Length)]
 	buf = append(buf, p...)
