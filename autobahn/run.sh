@@ -13,16 +13,16 @@ CASES=${CASES:-'["*"]'}
 mkdir -p bin reports
 go build -o bin/autobahn ./autobahn
 
-wstest() {
-	if command -v "$WSTEST" >/dev/null 2>&1; then
-		"$WSTEST" "$@"
-	elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-		docker run --rm --network host -v "$PWD:/work" -w /work crossbario/autobahn-testsuite wstest "$@"
-	else
-		echo "autobahn: no wstest (set WSTEST) and no Docker engine" >&2
-		exit 1
-	fi
-}
+# The suite's command line, run directly (not through a shell function) so
+# that killing its PID stops it and frees the port.
+if command -v "$WSTEST" >/dev/null 2>&1; then
+	suite_cmd=("$WSTEST")
+elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+	suite_cmd=(docker run --rm --network host -v "$PWD:/work" -w /work crossbario/autobahn-testsuite wstest)
+else
+	echo "autobahn: no wstest (set WSTEST) and no Docker engine" >&2
+	exit 1
+fi
 
 spec() { # spec TEMPLATE: the shipped spec with the chosen cases
 	sed "s|\"cases\": \[\"\*\"\]|\"cases\": $CASES|" "autobahn/$1" >"reports/$1"
@@ -43,15 +43,19 @@ if [ "$mode" = server ] || [ "$mode" = both ]; then
 	testee=$!
 	trap 'kill $testee 2>/dev/null || true' EXIT
 	wait_port
+	if ! kill -0 $testee 2>/dev/null; then
+		echo "autobahn: the testee did not start" >&2
+		exit 1
+	fi
 	spec fuzzingclient.json
-	wstest -m fuzzingclient -s reports/fuzzingclient.json
+	"${suite_cmd[@]}" -m fuzzingclient -s reports/fuzzingclient.json
 	kill $testee; wait $testee 2>/dev/null || true
 	trap - EXIT
 	bin/autobahn verdict reports/server/index.json || status=1
 fi
 if [ "$mode" = client ] || [ "$mode" = both ]; then
 	spec fuzzingserver.json
-	wstest -m fuzzingserver -s reports/fuzzingserver.json &
+	"${suite_cmd[@]}" -m fuzzingserver -s reports/fuzzingserver.json &
 	suite=$!
 	trap 'kill $suite 2>/dev/null || true' EXIT
 	wait_port
