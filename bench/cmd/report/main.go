@@ -213,9 +213,31 @@ func writeMarkdown(w io.Writer, rs results, table string) {
 		}
 	}
 
+	writeMaskVsCopy(w, rs)
+
 	fmt.Fprintf(w, "\n![throughput against message size](throughput.svg)\n\n")
 	fmt.Fprintf(w, "## Notes\n\n%s\n", notes)
 	fmt.Fprintf(w, "## benchstat\n\n```\n%s```\n", table)
+}
+
+// writeMaskVsCopy sets masking beside copy of the same size, the bound that
+// store bandwidth puts on it.
+func writeMaskVsCopy(w io.Writer, rs results) {
+	fmt.Fprintf(w, "\n## Masking against copy\n\n")
+	fmt.Fprintf(w, "copy moves the bytes from one buffer to another (twice the memory of masking in place); the ratio is pushwire's time over copy's.\n\n")
+	fmt.Fprintf(w, "| size | pushwire ns/op | copy ns/op | pushwire / copy | pushwire GB/s |\n|---|--:|--:|--:|--:|\n")
+	for _, row := range rs.rows {
+		size, ok := strings.CutPrefix(row, "BenchmarkMask/")
+		if !ok {
+			continue
+		}
+		pw, ok1 := rs.median[key{row, "pushwire", "ns/op"}]
+		cp, ok2 := rs.median[key{row, "copy", "ns/op"}]
+		if !ok1 || !ok2 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.1f |\n", size, num(pw), num(cp), pw/cp, bytesOf(size)/pw)
+	}
 }
 
 // outcome says by how much pushwire is ahead or behind: a percentage under
