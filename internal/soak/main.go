@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"syscall"
 	"time"
 )
 
@@ -59,19 +58,6 @@ func main() {
 	if !r.ok() {
 		os.Exit(1)
 	}
-}
-
-// raiseFileLimit raises RLIMIT_NOFILE to its hard limit, and returns it.
-func raiseFileLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("raising the open file limit to %d: %w", lim.Cur, err)
-	}
-	return lim.Cur, nil
 }
 
 // serveChild is the server process: it prints its address, serves until
