@@ -1198,6 +1198,13 @@ func (w *ctxWatch) prepare() {
 
 // arm prepares an operation under ctx; it fails if ctx is already done.
 func (w *ctxWatch) arm(ctx context.Context) error {
+	if w.ctx == nil && ctx.Done() == nil {
+		return nil // the common case, kept small enough to inline
+	}
+	return w.armSlow(ctx)
+}
+
+func (w *ctxWatch) armSlow(ctx context.Context) error {
 	if w.ctx != nil && w.keep && w.ctx == ctx {
 		if err := ctx.Err(); err != nil {
 			w.disarm()
@@ -1241,10 +1248,14 @@ func (w *ctxWatch) disarm() {
 // result ends an operation: if the context ended, its error replaces the
 // deadline's.
 func (w *ctxWatch) result(err error) error {
-	ctx := w.ctx
-	if ctx == nil {
+	if w.ctx == nil {
 		return err
 	}
+	return w.resultSlow(err)
+}
+
+func (w *ctxWatch) resultSlow(err error) error {
+	ctx := w.ctx
 	if ctx.Err() == nil {
 		if !w.keep {
 			w.disarm()
