@@ -236,21 +236,36 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // once the peer closed or the connection failed; a cancelled ctx or a read
 // deadline returns their error and keeps the connection usable.
 func (c *Conn) ReadMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	// Kept small, as are startRead and awaitIdle: the goroutine of an idle
+	// connection parks below them, and a shallow stack stays at 2 KiB.
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.final.Load() != nil {
-		return 0, buf[:0], c.final.Load()
-	}
-	if err := c.rctx.arm(ctx); err != nil {
+	if err := c.startRead(ctx); err != nil {
 		return 0, buf[:0], err
 	}
-	if err := c.awaitIdle(); err != nil {
-		return 0, buf[:0], c.rctx.result(err)
+	return c.readLocked(buf[:0])
+}
+
+// startRead checks that the connection is open, arms ctx, and waits for the
+// first bytes of a message when none are buffered.
+func (c *Conn) startRead(ctx context.Context) error {
+	if ce := c.final.Load(); ce != nil {
+		return ce
 	}
-	if typ, msg, ok := c.readWhole(buf[:0]); ok {
+	if err := c.rctx.arm(ctx); err != nil {
+		return err
+	}
+	if err := c.awaitIdle(); err != nil {
+		return c.rctx.result(err)
+	}
+	return nil
+}
+
+func (c *Conn) readLocked(buf []byte) (MessageType, []byte, error) {
+	if typ, msg, ok := c.readWhole(buf); ok {
 		return typ, msg, c.rctx.result(nil)
 	}
-	typ, buf, err := c.readMessage(buf[:0])
+	typ, buf, err := c.readMessage(buf)
 	return typ, buf, c.rctx.result(err)
 }
 
@@ -303,11 +318,16 @@ func (c *Conn) awaitIdle() error {
 	if c.raw == nil || c.inMsg || c.r < c.w || len(c.partial) > 0 {
 		return nil
 	}
-	err := c.fill(1)
-	if err != nil && !isTimeout(err) {
-		return c.readFailed(err)
+	c.r, c.w = 0, 0
+	n, err := c.raw.read()
+	c.w = n
+	switch {
+	case n > 0:
+		return nil // a read returns bytes or an error, not both
+	case isTimeout(err):
+		return err
 	}
-	return err
+	return c.readFailed(err)
 }
 
 func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
