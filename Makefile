@@ -8,6 +8,8 @@ export WSTEST
 
 test: vet
 	$(GO) test -race -count=1 ./...
+	@if command -v qemu-aarch64 >/dev/null 2>&1; then echo "== arm64 under qemu"; \
+		GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./mask ./internal/utf8check ./frame; fi
 	@for m in fuzz bench; do [ -f $$m/go.mod ] || continue; \
 		echo "== $$m module"; (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 

@@ -7,6 +7,7 @@
 //		pos = mask.XOR(piece, key, pos)
 //	}
 //
-// Masking and unmasking are the same operation. On amd64 large payloads use
-// AVX-512 or AVX2; build with -tags purego for the portable code only.
+// Masking and unmasking are the same operation. Large payloads use AVX-512
+// or AVX2 on amd64 and NEON on arm64; build with -tags purego for the
+// portable code only.
 package mask
