@@ -28,15 +28,15 @@ func getWriteBuf(size int) []byte {
 }
 
 // releaseBuffers gives the read buffer, which must hold nothing, and the
-// write buffer, unless a write is under way, back to their pools. The caller
-// is the reader.
+// write buffer, unless a write is under way or frames are held in it, back
+// to their pools. The caller is the reader.
 func (c *Conn) releaseBuffers() {
 	if len(c.rbuf) == DefaultReadBufferSize {
 		readPool.Put((*[DefaultReadBufferSize]byte)(c.rbuf))
 		c.rbuf, c.r, c.w = nil, 0, 0
 	}
 	if c.frameMu.TryLock() {
-		if cap(c.wbuf) == DefaultWriteBufferSize+frame.MaxHeaderSize {
+		if len(c.wbuf) == 0 && cap(c.wbuf) == DefaultWriteBufferSize+frame.MaxHeaderSize {
 			writePool.Put((*[DefaultWriteBufferSize + frame.MaxHeaderSize]byte)(c.wbuf[:cap(c.wbuf)]))
 			c.wbuf = nil
 		}

@@ -54,6 +54,16 @@ type Options struct {
 	// ping without help from OnPing.
 	OnPing func(payload []byte)
 	OnPong func(payload []byte)
+	// CoalesceWrites lets a data frame that fits the write buffer wait there,
+	// so that messages written in a burst share one system call. Held frames
+	// go out when the buffer fills, with the next control frame, on Flush and
+	// on Close, and before the reader waits for the network; one written
+	// while the reader waits goes out at once. It suits a goroutine that
+	// reads and answers: the answers to pipelined requests leave together
+	// once the requests are read. Where no read follows, call Flush.
+	// WriteMessage's nil error then means the message is buffered; if
+	// sending it fails later, the connection fails.
+	CoalesceWrites bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -141,6 +151,11 @@ type Conn struct {
 	rng       *rand.ChaCha8
 	writeErr  error          // sticky, under frameMu
 	mw        *messageWriter // made by the first NextWriter
+
+	// With CoalesceWrites, wbuf holds frames not yet sent (held). The reader
+	// sets waiting, then sends what is held; a writer sets held, then sends
+	// at once if the reader waits: one of the two sees the other's flag.
+	held, waiting atomic.Bool
 
 	// The user's deadlines (unix nanoseconds, 0 for none), restored after a
 	// cancelled context moved them. rctx is used under readMu, wctx under
@@ -513,7 +528,7 @@ func (c *Conn) fill(need int) error {
 			if c.rbuf == nil {
 				c.rbuf = getReadBuf(c.opts.ReadBufferSize)
 			}
-			n, err = c.nc.Read(c.rbuf[c.w:])
+			n, err = c.netRead(c.rbuf[c.w:])
 		}
 		c.w += n
 		if err != nil {
@@ -527,6 +542,43 @@ func (c *Conn) fill(need int) error {
 		}
 	}
 	return nil
+}
+
+// netRead reads from nc, first sending the frames CoalesceWrites holds: the
+// read may wait for the peer's answer to them.
+func (c *Conn) netRead(p []byte) (int, error) {
+	if !c.opts.CoalesceWrites {
+		return c.nc.Read(p)
+	}
+	c.beforeWait()
+	n, err := c.nc.Read(p)
+	c.notWaiting()
+	return n, err
+}
+
+// beforeWait marks the reader as waiting for the network and sends what
+// writers hold, before any read from the network: like a reader's
+// flush-on-drain, it sends the answers to all the buffered requests at once.
+// Not inlined, to keep the frames an idle reader parks below small.
+//
+//go:noinline
+func (c *Conn) beforeWait() {
+	if !c.waiting.Load() {
+		c.waiting.Store(true)
+	}
+	if c.held.Load() {
+		c.lockFrame(context.Background())
+		c.wctx.arm(context.Background())
+		c.wctx.result(c.sendHeld())
+		c.unlockFrame()
+	}
+}
+
+// notWaiting clears waiting once the reader has bytes, or gave up.
+func (c *Conn) notWaiting() {
+	if c.waiting.Load() {
+		c.waiting.Store(false)
+	}
 }
 
 // readPayload reads at most len(p) payload bytes of the current frame into p
@@ -546,7 +598,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		c.r += n
 	} else if len(p) >= c.opts.ReadBufferSize {
 		// Large payloads go straight into the caller's memory.
-		n, err = c.nc.Read(p)
+		n, err = c.netRead(p)
 	} else {
 		c.r, c.w = 0, 0
 		if err = c.fill(1); err == nil {
@@ -864,8 +916,8 @@ func (c *Conn) writeControl(op frame.Opcode, p []byte) error {
 }
 
 // writeFrame writes one frame, header and payload in one system call where
-// they fit the buffer (or with writev where they do not). The caller holds
-// frameMu.
+// they fit the buffer (or with writev where they do not), after any frames
+// held by CoalesceWrites. The caller holds frameMu.
 func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 	if c.writeErr != nil {
 		return c.writeErr
@@ -882,7 +934,8 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		k := uint32(c.rng.Uint64())
 		h.Key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
 	}
-	b := frame.AppendHeader(c.wbuf[:0], h)
+	held := len(c.wbuf)
+	b := frame.AppendHeader(c.wbuf, h)
 	var n int64
 	var err error
 	switch {
@@ -890,6 +943,15 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		b = append(b, p...)
 		if h.Masked {
 			mask.XOR(b[len(b)-len(p):], h.Key, 0)
+		}
+		if c.opts.CoalesceWrites && !h.Op.IsControl() {
+			c.wbuf = b
+			if !c.held.Load() { // set since the last send: no store needed
+				c.held.Store(true)
+			}
+			if !c.waiting.Load() {
+				return nil
+			}
 		}
 		var m int
 		m, err = c.nc.Write(b)
@@ -903,30 +965,67 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		// The payload is the caller's: mask a copy, in chunks of a pooled
 		// buffer larger than wbuf, so that a large message costs few system
 		// calls without every client keeping a large buffer.
+		if held > 0 {
+			var m int
+			m, err = c.nc.Write(b[:held])
+			n = int64(m)
+			b = b[held:]
+		}
 		sp := maskPool.Get().(*[]byte)
 		chunk := append((*sp)[:0], b...)
 		pos := 0
-		for len(p) > 0 {
+		for len(p) > 0 && err == nil {
 			k := min(len(p), cap(chunk)-len(chunk))
 			chunk = append(chunk, p[:k]...)
 			pos = mask.XOR(chunk[len(chunk)-k:], h.Key, pos)
 			var m int
 			m, err = c.nc.Write(chunk)
 			n += int64(m)
-			if err != nil {
-				break
-			}
 			p = p[k:]
 			chunk = chunk[:0]
 		}
 		maskPool.Put(sp)
 	}
-	if err != nil && (n > 0 || !isTimeout(err)) {
-		// Part of a frame may be out: the stream cannot continue.
+	return c.wrote(n, err, held > 0)
+}
+
+// wrote empties wbuf after a write of n bytes, and fails the connection if
+// the write failed part way or lost held frames.
+func (c *Conn) wrote(n int64, err error, held bool) error {
+	c.wbuf = c.wbuf[:0]
+	if c.opts.CoalesceWrites {
+		c.held.Store(false)
+	}
+	if err != nil && (n > 0 || held || !isTimeout(err)) {
+		// Part of a frame may be out, or a message the caller was told is
+		// sent is not: the stream cannot continue.
 		c.writeErr = err
 		c.nc.Close()
 	}
 	return err
+}
+
+// sendHeld sends the frames CoalesceWrites holds. The caller holds frameMu.
+func (c *Conn) sendHeld() error {
+	if c.writeErr != nil || len(c.wbuf) == 0 {
+		return c.writeErr
+	}
+	n, err := c.nc.Write(c.wbuf)
+	return c.wrote(int64(n), err, true)
+}
+
+// Flush sends the messages that CoalesceWrites holds, if any. A cancelled
+// ctx abandons the wait for other writers; once the write is under way, it
+// fails the connection.
+func (c *Conn) Flush(ctx context.Context) error {
+	if err := c.lockFrame(ctx); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
+	if err := c.wctx.arm(ctx); err != nil {
+		return err
+	}
+	return c.wctx.result(c.sendHeld())
 }
 
 // maskChunk is the size of the buffers a client masks large payloads in.

@@ -80,3 +80,47 @@ func ExampleConn_NextWriter() {
 	// got 100000 bytes
 	// 1000
 }
+
+// A server that coalesces its writes answers a burst of messages with one
+// system call; Flush sends what it holds when no read follows.
+func ExampleOptions_coalesceWrites() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := conn.Accept(w, r, &conn.AcceptOptions{Options: conn.Options{CoalesceWrites: true}})
+		if err != nil {
+			return
+		}
+		var buf []byte
+		for {
+			typ, msg, err := c.ReadMessage(r.Context(), buf)
+			if err != nil {
+				return
+			}
+			c.WriteMessage(r.Context(), typ, append(msg, '!'))
+			if string(msg) == "last" {
+				c.Flush(r.Context()) // no read follows: send it now, not at Close
+				c.Close(conn.CloseNormal, "")
+				return
+			}
+			buf = msg
+		}
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := conn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, m := range []string{"one", "two", "last"} {
+		c.WriteMessage(ctx, conn.Text, []byte(m))
+	}
+	for range 3 {
+		_, msg, _ := c.ReadMessage(ctx, nil)
+		fmt.Println(string(msg))
+	}
+	// Output:
+	// one!
+	// two!
+	// last!
+}

@@ -50,6 +50,10 @@ func (r *rawRead) init(c *Conn, rc syscall.RawConn) {
 
 func (r *rawRead) read() (int, error) {
 	r.n, r.err = 0, nil
+	if r.c.opts.CoalesceWrites {
+		r.c.beforeWait()
+		defer r.c.notWaiting()
+	}
 	if err := r.rc.Read(r.fn); err != nil {
 		return 0, err
 	}
