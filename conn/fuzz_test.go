@@ -114,3 +114,46 @@ func FuzzClientStream(f *testing.F) {
 	addSeeds(f, false)
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzStream(t, conn.Client, b) })
 }
+
+// FuzzServerEchoCoalesced echoes every message a server reads, holding the
+// echoes with CoalesceWrites: however the stream ends, each echo it accepted
+// is in the output, in order, before any close frame.
+func FuzzServerEchoCoalesced(f *testing.F) {
+	addSeeds(f, true)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		nc := &streamConn{in: bytes.NewReader(b)}
+		c := conn.New(nc, conn.Server, nil, &conn.Options{ReadLimit: fuzzLimit, MaxFragments: 64, CoalesceWrites: true})
+		var sent [][]byte
+		for range len(b) + 1 {
+			typ, msg, err := c.ReadMessage(bg, nil)
+			if err != nil {
+				break
+			}
+			if c.WriteMessage(bg, typ, msg) == nil {
+				sent = append(sent, msg)
+			}
+		}
+		out := nc.out.Bytes()
+		for len(out) > 0 {
+			h, n, err := frame.Parse(out)
+			if err != nil {
+				t.Fatalf("our own output does not parse: %v", err)
+			}
+			p := out[n : n+int(h.Length)]
+			out = out[n+int(h.Length):]
+			if h.Op.IsControl() {
+				if h.Op == frame.OpClose && len(sent) > 0 {
+					t.Fatalf("close frame before %d accepted echoes", len(sent))
+				}
+				continue
+			}
+			if len(sent) == 0 || !bytes.Equal(p, sent[0]) {
+				t.Fatalf("echo %q out of order or unasked", p)
+			}
+			sent = sent[1:]
+		}
+		if len(sent) > 0 {
+			t.Fatalf("%d accepted echoes never sent", len(sent))
+		}
+	})
+}
