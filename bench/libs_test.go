@@ -131,24 +131,28 @@ func pushwireEcho(c *conn.Conn, n int, ready func()) error {
 		}
 		buf = msg
 	}
-	return nil
+	return c.Flush(ctx)
 }
+
+// pushwireOptions has the server send the answers to a burst of messages
+// together.
+var pushwireOptions = conn.Options{CoalesceWrites: true}
 
 func pushwireMem(m compMode) (*memConn, func(int) error, error) {
 	if m == plain {
 		nc := &memConn{}
-		c := conn.New(nc, conn.Server, nil, nil)
+		c := conn.New(nc, conn.Server, nil, &pushwireOptions)
 		return nc, func(n int) error { return pushwireEcho(c, n, nop) }, nil
 	}
 	r, w, nc := upgradeRequest(m)
-	c, err := conn.Accept(w, r, &conn.AcceptOptions{Compression: m.config()})
+	c, err := conn.Accept(w, r, &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()})
 	return nc, func(n int) error { return pushwireEcho(c, n, nop) }, err
 }
 
 func pushwireServe(ln net.Listener, m compMode, ready func()) *tcpServer {
 	return serveRaw(ln, func(nc net.Conn) {
 		defer nc.Close()
-		c, err := conn.AcceptConn(nc, &conn.AcceptOptions{Compression: m.config()})
+		c, err := conn.AcceptConn(nc, &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()})
 		if err != nil {
 			return
 		}
@@ -272,6 +276,11 @@ func gobwasEcho(rw io.ReadWriter, n int, ready func()) error {
 			return err
 		}
 		bw.Write(buf)
+		// Answers to requests already read wait for the last of them: one
+		// system call for a burst, as pushwire's CoalesceWrites does.
+		if br.Buffered() > 0 && op != ws.OpClose {
+			continue
+		}
 		if err := bw.Flush(); err != nil {
 			return err
 		}
@@ -279,7 +288,7 @@ func gobwasEcho(rw io.ReadWriter, n int, ready func()) error {
 			return io.EOF
 		}
 	}
-	return nil
+	return bw.Flush()
 }
 
 func gobwasMem(compMode) (*memConn, func(int) error, error) {

@@ -304,6 +304,7 @@ func goVersion() string {
 
 const notes = `- Messages are binary, so that libraries that skip UTF-8 validation (gorilla, gobwas, gws by default) are not favoured; UTF8 measures the validator alone.
 - ReadWrite and Compression run a server over an in-memory net.Conn that serves pre-encoded masked client frames and discards writes: the cost is the library's alone. gobwas uses its low-level API (ReadHeaderBuffer, Cipher, WriteHeaderBuffer, bufio); pushwire's plain case uses conn.New, with no handshake, as gobwas has none.
+- Servers that read and answer send the answers to a burst together where the library allows it: pushwire with Options.CoalesceWrites, gobwas by flushing its bufio.Writer only when its bufio.Reader is empty. gorilla, coder and gws send each message as it is written. This is what decides Pipeline.
 - Echo and Pipeline run over loopback TCP in one process: B/op and allocs/op count client and server together. Pipeline uses the pushwire client for every server.
 - IdleConnMemory is the heap and stack in use per server connection, after GC, with the clients in a child process; its ns/op is only how long one measurement took. Servers: pushwire AcceptConn, gobwas ws.Upgrade and gws UpgradeFromConn on raw connections, gorilla and coder on net/http.
 - Compression: gorilla supports no context takeover only; gobwas (wsflate) is not measured. gws in takeover mode keeps 4 KiB windows (12 bits) by default, the others 32 KiB.
