@@ -334,7 +334,7 @@ func (c *Conn) awaitIdle() error {
 		return nil
 	}
 	c.r, c.w = 0, 0
-	n, err := c.raw.read()
+	n, err := c.raw.read(true)
 	c.w = n
 	switch {
 	case n > 0:
@@ -523,7 +523,7 @@ func (c *Conn) fill(need int) error {
 		var n int
 		var err error
 		if c.raw != nil {
-			n, err = c.raw.read()
+			n, err = c.raw.read(false)
 		} else {
 			if c.rbuf == nil {
 				c.rbuf = getReadBuf(c.opts.ReadBufferSize)

@@ -14,4 +14,4 @@ type rawRead struct{}
 
 func (r *rawRead) init(*Conn, syscall.RawConn) {}
 
-func (r *rawRead) read() (int, error) { return 0, errors.ErrUnsupported }
+func (r *rawRead) read(bool) (int, error) { return 0, errors.ErrUnsupported }

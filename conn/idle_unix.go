@@ -48,10 +48,15 @@ func (r *rawRead) init(c *Conn, rc syscall.RawConn) {
 	r.fn = r.try
 }
 
-func (r *rawRead) read() (int, error) {
+// read reads once. With CoalesceWrites, held frames go out first when early
+// is set (at a message boundary, where the peer may be waiting for them),
+// else only if the socket has nothing.
+func (r *rawRead) read(early bool) (int, error) {
 	r.n, r.err = 0, nil
 	if r.c.opts.CoalesceWrites {
-		r.c.beforeWait()
+		if early {
+			r.c.beforeWait()
+		}
 		defer r.c.notWaiting()
 	}
 	if err := r.rc.Read(r.fn); err != nil {
@@ -77,6 +82,9 @@ func (r *rawRead) try(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if c.opts.CoalesceWrites {
+				c.beforeWait()
+			}
 			if c.w == 0 {
 				c.releaseBuffers()
 			}
