@@ -225,3 +225,49 @@ func TestCoalesceLargeAndControl(t *testing.T) {
 		})
 	}
 }
+
+// A reader does not wait behind a writer blocked on a peer that is not
+// reading: it keeps reading, and the held frames go out with that write.
+func TestCoalesceReaderNotBlockedByWriter(t *testing.T) {
+	for _, tr := range coalesceTransports[1:] { // net.Pipe has no buffer to fill
+		t.Run(tr.name, func(t *testing.T) {
+			srv, cli := connPair(t, tr, coalesce, &conn.Options{ReadLimit: -1})
+			if err := srv.WriteMessage(bg, conn.Text, []byte("held")); err != nil {
+				t.Fatal(err)
+			}
+			large := make([]byte, 32<<20) // more than the socket buffers hold
+			wrote := make(chan error, 1)
+			go func() { wrote <- srv.WriteMessage(bg, conn.Binary, large) }()
+			time.Sleep(50 * time.Millisecond) // let the large write block
+
+			read := make(chan error, 1)
+			go func() {
+				_, msg, err := srv.ReadMessage(bg, nil)
+				if err == nil && string(msg) != "ping?" {
+					err = fmt.Errorf("read %q", msg)
+				}
+				read <- err
+			}()
+			if err := cli.WriteMessage(bg, conn.Text, []byte("ping?")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-read:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the reader waited behind the blocked write")
+			}
+			cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for _, want := range []int{4, len(large)} {
+				if _, msg, err := cli.ReadMessage(bg, nil); err != nil || len(msg) != want {
+					t.Fatalf("got %d bytes, %v; want %d", len(msg), err, want)
+				}
+			}
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -556,18 +556,26 @@ func (c *Conn) netRead(p []byte) (int, error) {
 	return n, err
 }
 
-// beforeWait marks the reader as waiting for the network and sends what
-// writers hold, before any read from the network: like a reader's
+// beforeWait marks the reader as waiting for the network and sends the
+// frames writers hold, before a read from the network: like a reader's
 // flush-on-drain, it sends the answers to all the buffered requests at once.
-// Not inlined, to keep the frames an idle reader parks below small.
-//
-//go:noinline
 func (c *Conn) beforeWait() {
 	if !c.waiting.Load() {
 		c.waiting.Store(true)
 	}
 	if c.held.Load() {
-		c.lockFrame(context.Background())
+		c.sendHeldNow()
+	}
+}
+
+// sendHeldNow sends the held frames unless a writer is at work: that writer
+// sends them when it unlocks (see unlockFrame). The reader never waits behind
+// a write, so it keeps reading from a peer that is blocked writing to us.
+// Not inlined, to keep the frames an idle reader parks below small.
+//
+//go:noinline
+func (c *Conn) sendHeldNow() {
+	if c.frameMu.TryLock() {
 		c.wctx.arm(context.Background())
 		c.wctx.result(c.sendHeld())
 		c.unlockFrame()
@@ -874,11 +882,17 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 // a token, so a waiter that takes one and finds the lock held again waits
 // for that holder's. Once a token sits in frameFree, the send fails fast
 // without taking the channel's lock.
+//
+// A reader that found frameMu held when it went to send the held frames
+// left them to the holder: with the reader waiting, they go now.
 func (c *Conn) unlockFrame() {
 	c.frameMu.Unlock()
 	select {
 	case c.frameFree <- struct{}{}:
 	default:
+	}
+	if c.opts.CoalesceWrites && c.waiting.Load() && c.held.Load() {
+		c.sendHeldNow()
 	}
 }
 
@@ -1008,6 +1022,7 @@ func (c *Conn) wrote(n int64, err error, held bool) error {
 // sendHeld sends the frames CoalesceWrites holds. The caller holds frameMu.
 func (c *Conn) sendHeld() error {
 	if c.writeErr != nil || len(c.wbuf) == 0 {
+		c.held.Store(false)
 		return c.writeErr
 	}
 	n, err := c.nc.Write(c.wbuf)

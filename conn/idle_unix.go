@@ -52,14 +52,16 @@ func (r *rawRead) init(c *Conn, rc syscall.RawConn) {
 // is set (at a message boundary, where the peer may be waiting for them),
 // else only if the socket has nothing.
 func (r *rawRead) read(early bool) (int, error) {
+	c := r.c
 	r.n, r.err = 0, nil
-	if r.c.opts.CoalesceWrites {
-		if early {
-			r.c.beforeWait()
-		}
-		defer r.c.notWaiting()
+	if early && c.opts.CoalesceWrites {
+		c.beforeWait()
 	}
-	if err := r.rc.Read(r.fn); err != nil {
+	err := r.rc.Read(r.fn)
+	if c.opts.CoalesceWrites {
+		c.notWaiting()
+	}
+	if err != nil {
 		return 0, err
 	}
 	return r.n, r.err
