@@ -152,9 +152,10 @@ type Conn struct {
 	writeErr  error          // sticky, under frameMu
 	mw        *messageWriter // made by the first NextWriter
 
-	// With CoalesceWrites, wbuf holds frames not yet sent (held). The reader
-	// sets waiting, then sends what is held; a writer sets held, then sends
-	// at once if the reader waits: one of the two sees the other's flag.
+	// With CoalesceWrites, wbuf holds frames not yet sent (held). A writer
+	// sets held, then sends at once if the reader waits. The reader sets
+	// waiting, then sends what is held if frameMu is free, else its holder
+	// does on unlocking. Each side sees the other's flag.
 	held, waiting atomic.Bool
 
 	// The user's deadlines (unix nanoseconds, 0 for none), restored after a
