@@ -64,16 +64,17 @@ func server(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:9001", "listen address")
 	zip := fs.Bool("deflate", true, "accept permessage-deflate")
 	raw := fs.Bool("raw", false, "upgrade raw TCP connections instead of going through net/http")
+	coalesce := fs.Bool("coalesce", false, "hold echoes with Options.CoalesceWrites")
 	fs.Parse(args)
 	opts := &conn.AcceptOptions{
-		Options:     conn.Options{ReadLimit: readLimit},
+		Options:     conn.Options{ReadLimit: readLimit, CoalesceWrites: *coalesce},
 		Compression: compression(*zip),
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	log.Printf("autobahn testee listening on ws://%s (deflate %v, raw %v)", ln.Addr(), *zip, *raw)
+	log.Printf("autobahn testee listening on ws://%s (deflate %v, raw %v, coalesce %v)", ln.Addr(), *zip, *raw, *coalesce)
 	if *raw {
 		for {
 			nc, err := ln.Accept()
@@ -122,10 +123,11 @@ func client(args []string) error {
 	base := fs.String("url", "ws://127.0.0.1:9001", "fuzzingserver URL")
 	agent := fs.String("agent", "pushwire", "agent name in the reports")
 	zip := fs.Bool("deflate", true, "offer permessage-deflate")
+	coalesce := fs.Bool("coalesce", false, "hold echoes with Options.CoalesceWrites")
 	fs.Parse(args)
 	ctx := context.Background()
 	opts := &conn.DialOptions{
-		Options:     conn.Options{ReadLimit: readLimit},
+		Options:     conn.Options{ReadLimit: readLimit, CoalesceWrites: *coalesce},
 		Compression: compression(*zip),
 	}
 

@@ -5,6 +5,7 @@
 # crossbario/autobahn-testsuite Docker image when no wstest is found.
 # Usage: autobahn/run.sh [server|client|both] (default both); CASES narrows
 # the cases, e.g. CASES='["1.*","9.*"]'.
+# TESTEE_FLAGS passes flags to the testee, e.g. TESTEE_FLAGS=-coalesce.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-both}
