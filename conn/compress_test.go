@@ -77,4 +77,5 @@ func TestCompressedFragments(t *testing.T) {
 		t.Fatalf("RSV1 on a continuation: %v", err)
 	}
 	peer.expectClose(conn.CloseProtocolError)
+	peer.hangUp()
 }

@@ -165,6 +165,7 @@ type Conn struct {
 	rctx, wctx           ctxWatch
 
 	closeSent atomic.Bool
+	lingering atomic.Bool                // we failed the connection with a close frame
 	final     atomic.Pointer[CloseError] // how the connection ended; set once
 	done      chan struct{}              // closed once reading has ended (peer's close or failure)
 	doneOnce  sync.Once
@@ -701,7 +702,9 @@ func (c *Conn) readFailed(err error) error {
 		ce.Code, ce.Reason = fe.Code, fe.Rule
 		if c.closeSent.CompareAndSwap(false, true) {
 			var b [2]byte
-			c.writeControl(frame.OpClose, frame.AppendClose(b[:0], fe.Code, ""))
+			if c.writeControl(frame.OpClose, frame.AppendClose(b[:0], fe.Code, "")) == nil {
+				c.lingering.Store(true)
+			}
 		}
 	} else if c.closeSent.Load() && (err == io.EOF || err == io.ErrUnexpectedEOF) {
 		// We closed and the peer dropped the connection without answering.
@@ -719,9 +722,34 @@ func (c *Conn) finish(ce *CloseError) *CloseError {
 		if t := c.keep.Load(); t != nil {
 			t.Stop()
 		}
-		c.nc.Close()
+		if c.lingering.Load() {
+			go c.linger()
+		} else {
+			c.nc.Close()
+		}
 	})
 	return c.final.Load()
+}
+
+// linger closes the connection after the close frame that failed it, which
+// the peer may not have read: a peer still sending would find bytes unread,
+// and closing then resets the connection, which can destroy our close frame
+// (and the messages before it) in the peer's buffers. So our side shuts its
+// writing, and discards what arrives until the peer closes, or CloseTimeout.
+func (c *Conn) linger() {
+	defer c.nc.Close()
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+	b := getReadBuf(DefaultReadBufferSize)
+	defer readPool.Put((*[DefaultReadBufferSize]byte)(b))
+	for {
+		if _, err := c.nc.Read(b); err != nil {
+			return
+		}
+	}
 }
 
 func isTimeout(err error) bool {

@@ -187,6 +187,7 @@ func TestReceivedViolations(t *testing.T) {
 				t.Fatalf("ReadMessage: %v, want a local close %d", err, r.want)
 			}
 			peer.expectClose(r.want)
+			peer.hangUp()
 			// The connection is over: later calls fail the same way, without panics.
 			if _, _, err2 := c.ReadMessage(bg, nil); err2 != err {
 				t.Fatalf("second read: %v, want %v", err2, err)
@@ -231,6 +232,7 @@ func TestUTF8FailFast(t *testing.T) {
 			}()
 			r.send(peer)
 			peer.expectClose(conn.CloseInvalidPayload)
+			peer.hangUp()
 			if err := <-errc; conn.CloseStatus(err) != conn.CloseInvalidPayload {
 				t.Fatalf("ReadMessage: %v", err)
 			}
@@ -597,4 +599,23 @@ func TestWriteWaitCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.NetConn().Close()
+}
+
+// A Conn that fails the connection with bytes still unread does not reset
+// it, which could destroy its close frame before the peer reads it: it shuts
+// its writing, so that the peer reads the close frame and then EOF.
+func TestFailureWithUnreadBytes(t *testing.T) {
+	defer leaktest.Check(t)()
+	c, peer := serverWithRawClient(t, nil)
+	junk := peer.frameBytes(true, frame.OpBinary, make([]byte, 64<<10))
+	peer.write(append(peer.frameBytes(true, 7, []byte("reserved opcode")), junk...))
+	if _, _, err := c.ReadMessage(bg, nil); conn.CloseStatus(err) != conn.CloseProtocolError {
+		t.Fatalf("ReadMessage: %v, want close 1002", err)
+	}
+	peer.expectClose(conn.CloseProtocolError)
+	peer.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(peer.nc); err != nil {
+		t.Fatalf("after the close frame: %v, want EOF", err)
+	}
+	peer.nc.Close()
 }

@@ -163,4 +163,12 @@ func (p *rawPeer) expectEOF() {
 	}
 }
 
+// hangUp is a peer's end of a connection failed by the Conn: after the
+// close frame comes EOF, and the peer closes too.
+func (p *rawPeer) hangUp() {
+	p.t.Helper()
+	p.expectEOF()
+	p.nc.Close()
+}
+
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
