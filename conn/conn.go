@@ -42,7 +42,9 @@ type Options struct {
 	ReadBufferSize  int
 	WriteBufferSize int
 	// CloseTimeout bounds the wait for the peer's close frame, and the write
-	// of ours. Default 5 s.
+	// of ours. After the Conn fails the connection for a broken rule, it
+	// also bounds the wait for the peer to close, while input is discarded.
+	// Default 5 s.
 	CloseTimeout time.Duration
 	// PingInterval, if set, sends a ping after that long without any frame
 	// from the peer; if the peer then stays silent for PongTimeout (default:
