@@ -26,6 +26,7 @@ func main() {
 	conns := flag.Int("conns", 1000, "concurrent connections")
 	duration := flag.Duration("duration", 30*time.Second, "how long the connections exchange messages, once all are open")
 	serveOnly := flag.Bool("serve", false, "only run the echo server, for a parent soak process: print its address, serve until stdin closes, then print the outcome")
+	coalesce := flag.Bool("coalesce", false, "the server holds its echoes with Options.CoalesceWrites")
 	flag.Parse()
 
 	limit, err := raiseFileLimit()
@@ -34,17 +35,17 @@ func main() {
 		os.Exit(2)
 	}
 	if *serveOnly {
-		serveChild()
+		serveChild(*coalesce)
 		return
 	}
-	cfg := config{conns: *conns, duration: *duration}
+	cfg := config{conns: *conns, duration: *duration, coalesce: *coalesce}
 	var child *serverProcess
 	if need := uint64(2**conns + 64); need > limit {
 		if uint64(*conns+64) > limit {
 			fmt.Fprintf(os.Stderr, "soak: %d connections need %d open files, the limit is %d\n", *conns, *conns+64, limit)
 			os.Exit(2)
 		}
-		if child, err = startServerProcess(); err != nil {
+		if child, err = startServerProcess(*coalesce); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
 			os.Exit(2)
 		}
@@ -62,7 +63,7 @@ func main() {
 
 // serveChild is the server process: it prints its address, serves until
 // its stdin closes, and prints its errors and memory.
-func serveChild() {
+func serveChild(coalesce bool) {
 	base := procStatus("VmRSS")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +72,7 @@ func serveChild() {
 	}
 	fmt.Println(ln.Addr())
 	st := &stats{}
-	stop := echoServer(ln, st)
+	stop := echoServer(ln, coalesce, st)
 	io.Copy(io.Discard, os.Stdin)
 	stop()
 	fmt.Printf("%d %d %d %q\n", st.errs.Load(), base, procStatus("VmHWM"), st.firstErr)
@@ -85,12 +86,12 @@ type serverProcess struct {
 	out   *bufio.Reader
 }
 
-func startServerProcess() (*serverProcess, error) {
+func startServerProcess(coalesce bool) (*serverProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	p := &serverProcess{cmd: exec.Command(self, "-serve")}
+	p := &serverProcess{cmd: exec.Command(self, "-serve", fmt.Sprintf("-coalesce=%v", coalesce))}
 	p.cmd.Stderr = os.Stderr
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		return nil, err

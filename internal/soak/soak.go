@@ -52,6 +52,7 @@ type config struct {
 	conns    int
 	duration time.Duration
 	drain    time.Duration // how long the echoes of the last messages may take; default 30 s
+	coalesce bool          // the server holds its echoes with Options.CoalesceWrites
 	// server is the address of an echo server in another process; empty
 	// runs one in this process.
 	server string
@@ -78,7 +79,7 @@ func (r *report) ok() bool {
 
 func (r *report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "connections  %d (all open after %v), exchanging for %v\n", r.cfg.conns, r.dial.Round(time.Millisecond), r.cfg.duration)
+	fmt.Fprintf(&b, "connections  %d (all open after %v), exchanging for %v, server coalescing %v\n", r.cfg.conns, r.dial.Round(time.Millisecond), r.cfg.duration, r.cfg.coalesce)
 	fmt.Fprintf(&b, "messages     sent %d, received %d, lost %d, corrupted %d\n", r.sent, r.received, r.lost, r.corrupted)
 	fmt.Fprintf(&b, "             %d streamed through NextWriter, %d read through NextReader\n", r.streamed, r.fragmented)
 	fmt.Fprintf(&b, "echoed       %.1f MiB (%.1f MiB/s, %.0f messages/s)\n", mib(r.bytes), mib(r.bytes)/r.cfg.duration.Seconds(), float64(r.received)/r.cfg.duration.Seconds())
@@ -132,7 +133,7 @@ func run(cfg config) *report {
 			st.fail(err)
 			return r.fill(st)
 		}
-		defer echoServer(ln, st)()
+		defer echoServer(ln, cfg.coalesce, st)()
 		addr = ln.Addr().String()
 	}
 
@@ -157,7 +158,7 @@ func run(cfg config) *report {
 
 // echoServer serves on ln; the function it returns closes ln and waits for
 // the connections to end.
-func echoServer(ln net.Listener, st *stats) (stop func()) {
+func echoServer(ln net.Listener, coalesce bool, st *stats) (stop func()) {
 	var servers sync.WaitGroup
 	servers.Go(func() {
 		for i := 0; ; i++ {
@@ -165,7 +166,7 @@ func echoServer(ln net.Listener, st *stats) (stop func()) {
 			if err != nil {
 				return
 			}
-			servers.Go(func() { serve(nc, i%2 == 1, st) })
+			servers.Go(func() { serve(nc, i%2 == 1, coalesce, st) })
 		}
 	})
 	return func() { ln.Close(); servers.Wait() }
@@ -181,8 +182,8 @@ func (r *report) fill(st *stats) *report {
 
 // serve echoes every message until the client closes, whole (ReadMessage
 // and WriteMessage) or streamed (NextReader to NextWriter).
-func serve(nc net.Conn, stream bool, st *stats) {
-	c, err := conn.AcceptConn(nc, nil)
+func serve(nc net.Conn, stream, coalesce bool, st *stats) {
+	c, err := conn.AcceptConn(nc, &conn.AcceptOptions{Options: conn.Options{CoalesceWrites: coalesce}})
 	if err != nil {
 		nc.Close()
 		st.fail(fmt.Errorf("server: %w", err))

@@ -22,9 +22,11 @@ func TestSoak(t *testing.T) {
 	if _, err := raiseFileLimit(); err != nil {
 		t.Fatal(err)
 	}
-	r := run(config{conns: conns, duration: 5 * time.Second, drain: 20 * time.Second})
-	t.Logf("\n%s", r)
-	if !r.ok() {
-		t.Fatal("soak failed")
+	for _, coalesce := range []bool{false, true} {
+		r := run(config{conns: conns, duration: 5 * time.Second, drain: 20 * time.Second, coalesce: coalesce})
+		t.Logf("\n%s", r)
+		if !r.ok() {
+			t.Fatalf("soak failed (server coalescing %v)", coalesce)
+		}
 	}
 }
