@@ -167,7 +167,6 @@ type Conn struct {
 	rctx, wctx           ctxWatch
 
 	closeSent atomic.Bool
-	lingering atomic.Bool                // we failed the connection with a close frame
 	final     atomic.Pointer[CloseError] // how the connection ended; set once
 	done      chan struct{}              // closed once reading has ended (peer's close or failure)
 	doneOnce  sync.Once
@@ -580,8 +579,7 @@ func (c *Conn) beforeWait() {
 //go:noinline
 func (c *Conn) sendHeldNow() {
 	if c.frameMu.TryLock() {
-		c.wctx.arm(context.Background())
-		c.wctx.result(c.sendHeld())
+		c.flushLocked(context.Background())
 		c.unlockFrame()
 	}
 }
@@ -687,8 +685,7 @@ func (c *Conn) peerClosed(p []byte) error {
 	if !c.server {
 		// The server closes the TCP connection first (RFC 6455 section
 		// 7.1.1); wait a bounded time for it.
-		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-		io.Copy(io.Discard, c.nc)
+		c.drain()
 	}
 	return c.finish(ce)
 }
@@ -704,9 +701,7 @@ func (c *Conn) readFailed(err error) error {
 		ce.Code, ce.Reason = fe.Code, fe.Rule
 		if c.closeSent.CompareAndSwap(false, true) {
 			var b [2]byte
-			if c.writeControl(frame.OpClose, frame.AppendClose(b[:0], fe.Code, "")) == nil {
-				c.lingering.Store(true)
-			}
+			c.writeControl(frame.OpClose, frame.AppendClose(b[:0], fe.Code, ""))
 		}
 	} else if c.closeSent.Load() && (err == io.EOF || err == io.ErrUnexpectedEOF) {
 		// We closed and the peer dropped the connection without answering.
@@ -724,7 +719,8 @@ func (c *Conn) finish(ce *CloseError) *CloseError {
 		if t := c.keep.Load(); t != nil {
 			t.Stop()
 		}
-		if c.lingering.Load() {
+		if ce := c.final.Load(); ce.Local && ce.Code != CloseAbnormal {
+			// We failed the connection for a broken rule, with a close frame.
 			go c.linger()
 		} else {
 			c.nc.Close()
@@ -740,18 +736,16 @@ func (c *Conn) finish(ce *CloseError) *CloseError {
 // writing, and discards what arrives until the peer closes, or CloseTimeout.
 func (c *Conn) linger() {
 	defer c.nc.Close()
-	cw, ok := c.nc.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil {
-		return
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.drain()
 	}
+}
+
+// drain discards input until the peer closes the connection, or
+// CloseTimeout.
+func (c *Conn) drain() {
 	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-	b := getReadBuf(DefaultReadBufferSize)
-	defer readPool.Put((*[DefaultReadBufferSize]byte)(b))
-	for {
-		if _, err := c.nc.Read(b); err != nil {
-			return
-		}
-	}
+	io.Copy(io.Discard, c.nc)
 }
 
 func isTimeout(err error) bool {
@@ -1010,7 +1004,9 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		// The payload is the caller's: mask a copy, in chunks of a pooled
 		// buffer larger than wbuf, so that a large message costs few system
 		// calls without every client keeping a large buffer.
-		if held > 0 {
+		if len(b) >= maskChunk {
+			// Held frames (only with a write buffer that large) would leave
+			// no room for the payload: they go first.
 			var m int
 			m, err = c.nc.Write(b[:held])
 			n = int64(m)
@@ -1068,6 +1064,12 @@ func (c *Conn) Flush(ctx context.Context) error {
 		return err
 	}
 	defer c.unlockFrame()
+	return c.flushLocked(ctx)
+}
+
+// flushLocked is sendHeld with ctx able to cut it short. The caller holds
+// frameMu.
+func (c *Conn) flushLocked(ctx context.Context) error {
 	if err := c.wctx.arm(ctx); err != nil {
 		return err
 	}

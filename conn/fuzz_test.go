@@ -72,6 +72,23 @@ func fuzzStream(t *testing.T, role conn.Role, b []byte) {
 // Conn of the given role.
 func lastClose(t *testing.T, out []byte, role conn.Role) frame.CloseCode {
 	code := frame.CloseCode(0)
+	for _, f := range written(t, out, role) {
+		if f.h.Op == frame.OpClose && len(f.p) >= 2 {
+			code = frame.CloseCode(binary.BigEndian.Uint16(f.p))
+		}
+	}
+	return code
+}
+
+type sentFrame struct {
+	h frame.Header
+	p []byte // unmasked
+}
+
+// written parses the frames in out, written by a Conn of the given role,
+// and checks that they are masked as the role requires.
+func written(t *testing.T, out []byte, role conn.Role) []sentFrame {
+	var fs []sentFrame
 	for len(out) > 0 {
 		h, n, err := frame.Parse(out)
 		if err != nil {
@@ -84,12 +101,10 @@ func lastClose(t *testing.T, out []byte, role conn.Role) frame.CloseCode {
 		if h.Masked {
 			mask.XOR(p, h.Key, 0)
 		}
-		if h.Op == frame.OpClose && len(p) >= 2 {
-			code = frame.CloseCode(binary.BigEndian.Uint16(p))
-		}
+		fs = append(fs, sentFrame{h, p})
 		out = out[n+int(h.Length):]
 	}
-	return code
+	return fs
 }
 
 func addSeeds(f *testing.F, masked bool) {
@@ -133,22 +148,15 @@ func FuzzServerEchoCoalesced(f *testing.F) {
 				sent = append(sent, msg)
 			}
 		}
-		out := nc.out.Bytes()
-		for len(out) > 0 {
-			h, n, err := frame.Parse(out)
-			if err != nil {
-				t.Fatalf("our own output does not parse: %v", err)
-			}
-			p := out[n : n+int(h.Length)]
-			out = out[n+int(h.Length):]
-			if h.Op.IsControl() {
-				if h.Op == frame.OpClose && len(sent) > 0 {
+		for _, f := range written(t, nc.out.Bytes(), conn.Server) {
+			if f.h.Op.IsControl() {
+				if f.h.Op == frame.OpClose && len(sent) > 0 {
 					t.Fatalf("close frame before %d accepted echoes", len(sent))
 				}
 				continue
 			}
-			if len(sent) == 0 || !bytes.Equal(p, sent[0]) {
-				t.Fatalf("echo %q out of order or unasked", p)
+			if len(sent) == 0 || !bytes.Equal(f.p, sent[0]) {
+				t.Fatalf("echo %q out of order or unasked", f.p)
 			}
 			sent = sent[1:]
 		}
