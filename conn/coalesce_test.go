@@ -1,6 +1,7 @@
 package conn_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -15,11 +16,17 @@ import (
 
 var coalesce = &conn.Options{CoalesceWrites: true}
 
-// countingConn counts Write calls on a TCP connection. Being a wrapper, it
-// also makes the Conn read through Read rather than the raw socket.
+// countingConn counts Read and Write calls on a TCP connection. Being a
+// wrapper, it also makes the Conn read through Read rather than the raw
+// socket.
 type countingConn struct {
 	*net.TCPConn
-	writes atomic.Int32
+	reads, writes atomic.Int32
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.TCPConn.Read(p)
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
@@ -106,6 +113,62 @@ func TestCoalesceSharesWrites(t *testing.T) {
 			}
 			if got := cc.writes.Load(); got != tc.wantWrites {
 				t.Errorf("%d writes for 10 answers, want %d", got, tc.wantWrites)
+			}
+		})
+	}
+}
+
+// Under a burst of 64 messages of 1 KiB, the default buffers grow: the server
+// reads the burst and sends the answers in a few system calls each, where
+// 4 KiB buffers take over 16. A size the user chose stays. Over the raw
+// socket, whose calls are not counted, the answers are checked.
+func TestBuffersGrowUnderLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     *conn.Options
+		raw      bool
+		maxCalls int32 // reads and writes each at most
+		minReads int32
+	}{
+		{"default", coalesce, false, 6, 1},
+		{"default-raw", coalesce, true, 0, 0},
+		{"8KiB", &conn.Options{CoalesceWrites: true, ReadBufferSize: 8 << 10, WriteBufferSize: 8 << 10}, false, 100, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := tcpPair(t)
+			cc := &countingConn{TCPConn: a.(*net.TCPConn)}
+			srv := conn.New(cc, conn.Server, nil, tc.opts)
+			if tc.raw {
+				srv = conn.New(a, conn.Server, nil, tc.opts)
+			}
+			peer := &rawPeer{t: t, nc: b, masked: true}
+			const n = 64
+			var burst []byte
+			for i := range n {
+				burst = append(burst, peer.frameBytes(true, frame.OpBinary, bytes.Repeat([]byte{byte(i)}, 1<<10))...)
+			}
+			// Loopback TCP queues the whole burst before the write returns.
+			peer.write(burst)
+			for range n {
+				typ, msg, err := srv.ReadMessage(bg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := srv.WriteMessage(bg, typ, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reads := cc.reads.Load()
+			go srv.ReadMessage(bg, nil) // sends what is held, then waits
+			for i := range n {
+				if _, got, err := peer.read(); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 1<<10)) {
+					t.Fatalf("reply %d: %d bytes, %v", i, len(got), err)
+				}
+			}
+			writes := cc.writes.Load()
+			if !tc.raw && (reads > tc.maxCalls || writes > tc.maxCalls || reads < tc.minReads) {
+				t.Errorf("%d reads and %d writes for %d messages of 1 KiB, want %d to %d reads, at most %d writes",
+					reads, writes, n, tc.minReads, tc.maxCalls, tc.maxCalls)
 			}
 		})
 	}

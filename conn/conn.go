@@ -38,7 +38,11 @@ type Options struct {
 	// peer cannot stream empty continuation frames forever. Default 2^20.
 	MaxFragments int
 	// ReadBufferSize and WriteBufferSize size the connection's buffers.
-	// Messages larger than the buffers bypass them. Default 4 KiB each.
+	// Messages larger than the buffers bypass them. Default 4 KiB each;
+	// buffers of the default size grow to 64 KiB while reads fill the read
+	// buffer, or held frames (see CoalesceWrites) the write buffer, so that
+	// a busy connection makes fewer system calls. An idle connection over
+	// TCP or a Unix socket holds no buffer of either size.
 	ReadBufferSize  int
 	WriteBufferSize int
 	// CloseTimeout bounds the wait for the peer's close frame, and the write
@@ -122,37 +126,39 @@ type Conn struct {
 	codec  *codec // nil when no compression was negotiated
 
 	// Reader state; readMu serialises readers and Close's own draining.
-	readMu  sync.Mutex
-	raw     *rawRead // reads through the raw socket, or nil
-	rbuf    []byte   // nil while idle, if raw is set
-	r, w    int      // rbuf[r:w] holds received bytes not yet consumed
-	check   frame.Checker
-	hdr     frame.Header // the current data frame
-	left    int64        // payload bytes of hdr not yet read
-	maskPos int
-	inMsg   bool // a data message has begun and not ended
-	msgText bool
-	msgZip  bool
-	msgSize int64
-	frames  int
-	utf8    utf8check.Validator
-	partial []byte         // message bytes read before a deadline cut ReadMessage short
-	mr      *messageReader // made by the first NextReader
+	readMu    sync.Mutex
+	raw       *rawRead // reads through the raw socket, or nil
+	rbuf      []byte   // nil while idle, if raw is set
+	r, w      int      // rbuf[r:w] holds received bytes not yet consumed
+	check     frame.Checker
+	hdr       frame.Header // the current data frame
+	left      int64        // payload bytes of hdr not yet read
+	maskPos   int
+	inMsg     bool // a data message has begun and not ended
+	msgText   bool
+	msgZip    bool
+	largeRead bool // reads need the large buffer (see sizeRead)
+	msgSize   int64
+	frames    int
+	utf8      utf8check.Validator
+	partial   []byte         // message bytes read before a deadline cut ReadMessage short
+	mr        *messageReader // made by the first NextReader
 
 	// Writer state. frameMu admits one frame at a time; a writer that must
 	// wait for it waits on frameFree too, so that a context can abandon the
 	// wait. While a streamed message is open (streaming), other data
 	// messages wait for its end; control frames interleave with its
 	// fragments.
-	frameMu   sync.Mutex
-	frameFree chan struct{}
-	streaming bool // under frameMu
-	wbuf      []byte
-	bufArr    [2][]byte
-	bufs      net.Buffers // over bufArr, a field so that writev does not allocate
-	rng       *rand.ChaCha8
-	writeErr  error          // sticky, under frameMu
-	mw        *messageWriter // made by the first NextWriter
+	frameMu    sync.Mutex
+	frameFree  chan struct{}
+	streaming  bool // under frameMu
+	largeWrite bool // held frames filled wbuf: the next one is large
+	wbuf       []byte
+	bufArr     [2][]byte
+	bufs       net.Buffers // over bufArr, a field so that writev does not allocate
+	rng        *rand.ChaCha8
+	writeErr   error          // sticky, under frameMu
+	mw         *messageWriter // made by the first NextWriter
 
 	// With CoalesceWrites, wbuf holds frames not yet sent (held). A writer
 	// sets held, then sends at once if the reader waits. The reader sets
@@ -305,7 +311,9 @@ func (c *Conn) readWhole(buf []byte) (typ MessageType, msg []byte, ok bool) {
 	if size := n + int(h.Length); size > len(b) {
 		// The rest of a binary frame that fits the buffer: read it in. Text
 		// goes the general way, which checks each piece as it arrives.
-		if h.Op == frame.OpText || c.fill(size) != nil {
+		// So does a frame larger than the default buffer, which it reads
+		// straight into the caller's memory.
+		if h.Op == frame.OpText || size > c.opts.ReadBufferSize || c.fill(size) != nil {
 			return 0, buf, false
 		}
 		b = c.rbuf[c.r:c.w]
@@ -513,7 +521,8 @@ func (c *Conn) readHeader() (frame.Header, error) {
 	}
 }
 
-// fill reads until at least need bytes are buffered.
+// fill reads until at least need bytes are buffered; need is at most
+// Options.ReadBufferSize. The bytes kept move to the start of rbuf.
 func (c *Conn) fill(need int) error {
 	if c.w-c.r >= need {
 		return nil
@@ -528,10 +537,9 @@ func (c *Conn) fill(need int) error {
 		if c.raw != nil {
 			n, err = c.raw.read(false)
 		} else {
-			if c.rbuf == nil {
-				c.rbuf = getReadBuf(c.opts.ReadBufferSize)
-			}
+			c.readBuf()
 			n, err = c.netRead(c.rbuf[c.w:])
+			c.sizeRead(n)
 		}
 		c.w += n
 		if err != nil {
@@ -964,9 +972,7 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 	if h.Op != frame.OpClose && c.closeSent.Load() {
 		return ErrClosed
 	}
-	if c.wbuf == nil {
-		c.wbuf = getWriteBuf(c.opts.WriteBufferSize)
-	}
+	c.writeBuf()
 	h.Length = int64(len(p))
 	if !c.server {
 		h.Masked = true
@@ -996,11 +1002,13 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		m, err = c.nc.Write(b)
 		n = int64(m)
 	case !h.Masked:
+		c.needLargeWrite(h, p, held)
 		c.bufArr = [2][]byte{b, p}
 		c.bufs = c.bufArr[:]
 		n, err = c.bufs.WriteTo(c.nc)
 		c.bufArr = [2][]byte{}
 	default:
+		c.needLargeWrite(h, p, held)
 		// The payload is the caller's: mask a copy, in chunks of a pooled
 		// buffer larger than wbuf, so that a large message costs few system
 		// calls without every client keeping a large buffer.
@@ -1030,6 +1038,14 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 	return c.wrote(n, err, held > 0)
 }
 
+// needLargeWrite notes that a data frame that fits wbuf on its own did not
+// fit after the held ones: the next wbuf is large, to hold more.
+func (c *Conn) needLargeWrite(h frame.Header, p []byte, held int) {
+	if c.opts.CoalesceWrites && held > 0 && !h.Op.IsControl() && len(p) <= DefaultWriteBufferSize {
+		c.largeWrite = true
+	}
+}
+
 // wrote empties wbuf after a write of n bytes, and fails the connection if
 // the write failed part way or lost held frames.
 func (c *Conn) wrote(n int64, err error, held bool) error {
@@ -1051,6 +1067,9 @@ func (c *Conn) sendHeld() error {
 	if c.writeErr != nil || len(c.wbuf) == 0 {
 		c.held.Store(false)
 		return c.writeErr
+	}
+	if len(c.wbuf) <= DefaultWriteBufferSize {
+		c.largeWrite = false // what was held would have fit the default buffer
 	}
 	n, err := c.nc.Write(c.wbuf)
 	return c.wrote(int64(n), err, true)

@@ -12,9 +12,23 @@ import (
 )
 
 // Connections parked in ReadMessage over TCP hold no read or write buffer:
-// after one message each way, a pair (both ends in this process) costs far
-// less heap than its four 4 KiB buffers.
+// after one message each way, or a burst that grew the buffers to 64 KiB, a
+// pair (both ends in this process) costs far less heap than its four 4 KiB
+// buffers.
 func TestIdleHoldsNoBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msgs int
+		size int
+	}{
+		{"one message", 1, 5},
+		{"burst", 64, 1 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testIdle(t, tc.msgs, tc.size) })
+	}
+}
+
+func testIdle(t *testing.T, msgs, size int) {
 	const pairs = 200
 	heap := func() uint64 {
 		runtime.GC()
@@ -24,24 +38,28 @@ func TestIdleHoldsNoBuffers(t *testing.T) {
 		return ms.HeapInuse
 	}
 	before := heap()
-	done := make(chan struct{})
-	defer close(done)
 	conns := make([]*conn.Conn, 0, 2*pairs)
 	parked := make(chan struct{}, 2*pairs)
+	opts := &conn.Options{CoalesceWrites: true}
+	msg := bytes.Repeat([]byte("x"), size)
 	for range pairs {
-		srv, cli := connPair(t, transports[1], nil, nil)
+		srv, cli := connPair(t, transports[1], opts, opts)
 		conns = append(conns, srv, cli)
-		if err := cli.WriteMessage(bg, conn.Binary, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := srv.ReadMessage(bg, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.WriteMessage(bg, conn.Binary, []byte("world")); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := cli.ReadMessage(bg, nil); err != nil {
-			t.Fatal(err)
+		// Each side's messages reach the other in one burst.
+		for _, pair := range [][2]*conn.Conn{{cli, srv}, {srv, cli}} {
+			for range msgs {
+				if err := pair[0].WriteMessage(bg, conn.Binary, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := pair[0].Flush(bg); err != nil {
+				t.Fatal(err)
+			}
+			for range msgs {
+				if _, _, err := pair[1].ReadMessage(bg, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		for _, c := range []*conn.Conn{srv, cli} {
 			go func() {

@@ -69,13 +69,12 @@ func (r *rawRead) read(early bool) (int, error) {
 
 func (r *rawRead) try(fd uintptr) bool {
 	c := r.c
-	if c.rbuf == nil {
-		c.rbuf = getReadBuf(c.opts.ReadBufferSize)
-	}
+	c.readBuf()
 	for {
 		n, err := unix.Read(int(fd), c.rbuf[c.w:])
 		switch err {
 		case nil:
+			c.sizeRead(n)
 			r.n = n
 			if n == 0 {
 				r.err = io.EOF
