@@ -6,6 +6,10 @@
 # Usage: autobahn/run.sh [server|client|both] (default both); CASES narrows
 # the cases, e.g. CASES='["1.*","9.*"]'.
 # TESTEE_FLAGS passes flags to the testee, e.g. TESTEE_FLAGS=-coalesce.
+# The specs give the suite 5 s to see our close frame: with autobahn on
+# txaio, a timer rounds its deadline down to the whole second, so the
+# default 1 s can expire a millisecond after the suite's close and report
+# a reply in flight as UNCLEAN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-both}
