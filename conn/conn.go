@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -301,30 +302,53 @@ func (c *Conn) readWhole(buf []byte) (typ MessageType, msg []byte, ok bool) {
 	if c.inMsg || len(c.partial) > 0 || c.check.InMessage() {
 		return 0, buf, false
 	}
+	// The header, decoded here for the common forms: FIN set, no RSV bit,
+	// text or binary, masked exactly when we are the server, and a 7- or
+	// 16-bit length. Anything else goes the general way.
 	b := c.rbuf[c.r:c.w]
-	h, n, err := frame.Parse(b)
-	if err != nil || !h.Fin || h.Rsv != 0 || h.Masked != c.server ||
-		h.Op != frame.OpText && h.Op != frame.OpBinary ||
-		h.Length > int64(len(c.rbuf)-n) || h.Length > c.opts.ReadLimit {
+	if len(b) < 2 || b[0] != 0x80|byte(frame.OpText) && b[0] != 0x80|byte(frame.OpBinary) ||
+		b[1]&0x80 != 0 != c.server {
 		return 0, buf, false
 	}
-	if size := n + int(h.Length); size > len(b) {
+	text := b[0] == 0x80|byte(frame.OpText)
+	n, length := 2, int(b[1]&0x7f)
+	if length >= 126 {
+		if length == 127 || len(b) < 4 {
+			return 0, buf, false
+		}
+		n, length = 4, int(binary.BigEndian.Uint16(b[2:]))
+		if length < 126 {
+			return 0, buf, false // not the shortest form, which the general way reports
+		}
+	}
+	var key [4]byte
+	if c.server {
+		if len(b) < n+4 {
+			return 0, buf, false
+		}
+		key = [4]byte(b[n:])
+		n += 4
+	}
+	if length > len(c.rbuf)-n || int64(length) > c.opts.ReadLimit {
+		return 0, buf, false
+	}
+	if size := n + length; size > len(b) {
 		// The rest of a binary frame that fits the buffer: read it in. Text
 		// goes the general way, which checks each piece as it arrives.
 		// So does a frame larger than the default buffer, which it reads
 		// straight into the caller's memory.
-		if h.Op == frame.OpText || size > c.opts.ReadBufferSize || c.fill(size) != nil {
+		if text || size > c.opts.ReadBufferSize || c.fill(size) != nil {
 			return 0, buf, false
 		}
 		b = c.rbuf[c.r:c.w]
 	}
-	p := b[n : n+int(h.Length)]
+	p := b[n : n+length]
 	buf = append(buf, p...)
-	if h.Masked {
-		mask.XOR(buf, h.Key, 0)
+	if c.server {
+		mask.XOR(buf, key, 0)
 	}
 	typ = Binary
-	if h.Op == frame.OpText {
+	if text {
 		if !utf8check.Valid(buf) {
 			return 0, buf[:0], false
 		}
@@ -920,9 +944,11 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 // left them to the holder: with the reader waiting, they go now.
 func (c *Conn) unlockFrame() {
 	c.frameMu.Unlock()
-	select {
-	case c.frameFree <- struct{}{}:
-	default:
+	if len(c.frameFree) == 0 {
+		select {
+		case c.frameFree <- struct{}{}:
+		default:
+		}
 	}
 	if c.opts.CoalesceWrites && c.waiting.Load() && c.held.Load() {
 		c.sendHeldNow()
@@ -932,6 +958,16 @@ func (c *Conn) unlockFrame() {
 // lockMessage takes frameMu at a point where a data message may begin: no
 // streamed message is open.
 func (c *Conn) lockMessage(ctx context.Context) error {
+	if c.frameMu.TryLock() {
+		if !c.streaming {
+			return nil
+		}
+		c.unlockFrame()
+	}
+	return c.lockMessageSlow(ctx)
+}
+
+func (c *Conn) lockMessageSlow(ctx context.Context) error {
 	for {
 		if err := c.lockFrame(ctx); err != nil {
 			return err
@@ -980,7 +1016,12 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		h.Key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
 	}
 	held := len(c.wbuf)
-	b := frame.AppendHeader(c.wbuf, h)
+	var b []byte
+	if h.Fin && !h.Masked && h.Length <= 125 {
+		b = append(c.wbuf, 0x80|h.Rsv<<4|byte(h.Op), byte(h.Length)) // the commonest header
+	} else {
+		b = frame.AppendHeader(c.wbuf, h)
+	}
 	var n int64
 	var err error
 	switch {
