@@ -165,3 +165,43 @@ func FuzzServerEchoCoalesced(f *testing.F) {
 		}
 	})
 }
+
+// oneByteConn is a streamConn whose reads return one byte at a time: a Conn
+// over it never holds a whole frame, so it reads every message the general
+// way.
+type oneByteConn struct{ streamConn }
+
+func (s *oneByteConn) Read(p []byte) (int, error) { return s.in.Read(p[:min(len(p), 1)]) }
+
+// FuzzFastPathMatchesGeneral feeds the same stream to a Conn that reads it in
+// large pieces, where most frames go readWhole's way, and to one that reads it
+// a byte at a time, where all go the general way: both see the same messages,
+// end the same way and write the same bytes.
+func FuzzFastPathMatchesGeneral(f *testing.F) {
+	addSeeds(f, true)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, role := range []conn.Role{conn.Server, conn.Client} {
+			fast := &streamConn{in: bytes.NewReader(b)}
+			slow := &oneByteConn{streamConn{in: bytes.NewReader(b)}}
+			opts := &conn.Options{ReadLimit: fuzzLimit, MaxFragments: 64}
+			cf, cs := conn.New(fast, role, nil, opts), conn.New(slow, role, nil, opts)
+			for i := range len(b) + 1 {
+				typF, msgF, errF := cf.ReadMessage(bg, nil)
+				typS, msgS, errS := cs.ReadMessage(bg, nil)
+				if typF != typS || !bytes.Equal(msgF, msgS) || conn.CloseStatus(errF) != conn.CloseStatus(errS) {
+					t.Fatalf("server=%v, message %d: %v %q %v in pieces, %v %q %v a byte at a time",
+						role, i, typF, msgF, errF, typS, msgS, errS)
+				}
+				if errF != nil {
+					break
+				}
+			}
+			if role == conn.Client {
+				continue // its close frames are masked with keys of its own
+			}
+			if !bytes.Equal(fast.out.Bytes(), slow.out.Bytes()) {
+				t.Fatalf("server=%v wrote %x in pieces, %x a byte at a time", role, fast.out.Bytes(), slow.out.Bytes())
+			}
+		}
+	})
+}
