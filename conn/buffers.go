@@ -46,10 +46,11 @@ func (c *Conn) readBuf() {
 
 // sizeRead notes from a read of n bytes into rbuf[c.w:] whether reads need
 // the large buffer. Only a read at a frame's start tells: one that fills the
-// buffer with a frame the default buffer holds whole says yes, since more
-// such frames are likely waiting; one that fills it with a larger frame says
-// no, since that frame's payload is best read straight into the caller's
-// memory; one that would have fit the default buffer says no.
+// buffer with a frame of at most half the default buffer says yes, since
+// more such frames are likely waiting and a read can take many at once; one
+// that fills it with a larger frame says no, since large frames gain less
+// from sharing a read than the connection's memory grows; one that would
+// have fit the default buffer says no.
 func (c *Conn) sizeRead(n int) {
 	if c.opts.ReadBufferSize != DefaultReadBufferSize || c.w > 0 || c.left > 0 {
 		return
@@ -57,7 +58,7 @@ func (c *Conn) sizeRead(n int) {
 	switch {
 	case n == len(c.rbuf):
 		h, hn, err := frame.Parse(c.rbuf[:n])
-		c.largeRead = err == nil && h.Length <= int64(DefaultReadBufferSize-hn)
+		c.largeRead = err == nil && h.Length <= int64(DefaultReadBufferSize/2-hn)
 	case n < DefaultReadBufferSize:
 		c.largeRead = false
 	}

@@ -40,10 +40,11 @@ type Options struct {
 	MaxFragments int
 	// ReadBufferSize and WriteBufferSize size the connection's buffers.
 	// Messages larger than the buffers bypass them. Default 4 KiB each;
-	// buffers of the default size grow to 64 KiB while reads fill the read
-	// buffer, or held frames (see CoalesceWrites) the write buffer, so that
-	// a busy connection makes fewer system calls. An idle connection over
-	// TCP or a Unix socket holds no buffer of either size.
+	// buffers of the default size grow to 64 KiB while frames of up to
+	// 2 KiB fill the read buffer, or held ones (see CoalesceWrites) the
+	// write buffer, so that a busy connection makes fewer system calls. An
+	// idle connection over TCP or a Unix socket holds no buffer of either
+	// size.
 	ReadBufferSize  int
 	WriteBufferSize int
 	// CloseTimeout bounds the wait for the peer's close frame, and the write
@@ -1079,10 +1080,11 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 	return c.wrote(n, err, held > 0)
 }
 
-// needLargeWrite notes that a data frame that fits wbuf on its own did not
-// fit after the held ones: the next wbuf is large, to hold more.
+// needLargeWrite notes that a data frame of at most half the default buffer
+// did not fit after the held ones: the next wbuf is large, to hold more.
+// Larger frames gain less from sharing a write (see sizeRead).
 func (c *Conn) needLargeWrite(h frame.Header, p []byte, held int) {
-	if c.opts.CoalesceWrites && held > 0 && !h.Op.IsControl() && len(p) <= DefaultWriteBufferSize {
+	if c.opts.CoalesceWrites && held > 0 && !h.Op.IsControl() && len(p) <= DefaultWriteBufferSize/2 {
 		c.largeWrite = true
 	}
 }
