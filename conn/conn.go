@@ -968,6 +968,8 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 	return c.lockMessageSlow(ctx)
 }
 
+// lockMessageSlow is lockMessage when frameMu is held or a stream is open:
+// it waits for both to end.
 func (c *Conn) lockMessageSlow(ctx context.Context) error {
 	for {
 		if err := c.lockFrame(ctx); err != nil {
