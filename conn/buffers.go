@@ -78,12 +78,11 @@ func putReadBuf(b []byte) {
 // writeBuf makes sure wbuf is there and, when it holds nothing, of the size
 // writes need. The caller holds frameMu.
 func (c *Conn) writeBuf() {
-	switch {
-	case c.wbuf == nil:
-	case len(c.wbuf) > 0 || c.opts.WriteBufferSize != DefaultWriteBufferSize ||
-		(cap(c.wbuf) == largeBufferSize+frame.MaxHeaderSize) == c.largeWrite:
+	if c.wbuf != nil && (len(c.wbuf) > 0 || c.opts.WriteBufferSize != DefaultWriteBufferSize ||
+		(cap(c.wbuf) == largeBufferSize+frame.MaxHeaderSize) == c.largeWrite) {
 		return
-	default:
+	}
+	if c.wbuf != nil {
 		c.putWriteBuf()
 	}
 	switch {

@@ -137,10 +137,11 @@ func TestBuffersGrowUnderLoad(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := tcpPair(t)
 			cc := &countingConn{TCPConn: a.(*net.TCPConn)}
-			srv := conn.New(cc, conn.Server, nil, tc.opts)
+			var nc net.Conn = cc
 			if tc.raw {
-				srv = conn.New(a, conn.Server, nil, tc.opts)
+				nc = a
 			}
+			srv := conn.New(nc, conn.Server, nil, tc.opts)
 			peer := &rawPeer{t: t, nc: b, masked: true}
 			const n = 64
 			var burst []byte

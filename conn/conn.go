@@ -305,7 +305,8 @@ func (c *Conn) readWhole(buf []byte) (typ MessageType, msg []byte, ok bool) {
 	}
 	// The header, decoded here for the common forms: FIN set, no RSV bit,
 	// text or binary, masked exactly when we are the server, and a 7- or
-	// 16-bit length. Anything else goes the general way.
+	// 16-bit length. Anything else goes the general way. frame.Parse would
+	// do, but returning its Header costs about 12 ns a message here.
 	b := c.rbuf[c.r:c.w]
 	if len(b) < 2 || b[0] != 0x80|byte(frame.OpText) && b[0] != 0x80|byte(frame.OpBinary) ||
 		b[1]&0x80 != 0 != c.server {
@@ -945,11 +946,9 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 // left them to the holder: with the reader waiting, they go now.
 func (c *Conn) unlockFrame() {
 	c.frameMu.Unlock()
-	if len(c.frameFree) == 0 {
-		select {
-		case c.frameFree <- struct{}{}:
-		default:
-		}
+	select {
+	case c.frameFree <- struct{}{}:
+	default:
 	}
 	if c.opts.CoalesceWrites && c.waiting.Load() && c.held.Load() {
 		c.sendHeldNow()
@@ -959,18 +958,6 @@ func (c *Conn) unlockFrame() {
 // lockMessage takes frameMu at a point where a data message may begin: no
 // streamed message is open.
 func (c *Conn) lockMessage(ctx context.Context) error {
-	if c.frameMu.TryLock() {
-		if !c.streaming {
-			return nil
-		}
-		c.unlockFrame()
-	}
-	return c.lockMessageSlow(ctx)
-}
-
-// lockMessageSlow is lockMessage when frameMu is held or a stream is open:
-// it waits for both to end.
-func (c *Conn) lockMessageSlow(ctx context.Context) error {
 	for {
 		if err := c.lockFrame(ctx); err != nil {
 			return err
@@ -1021,7 +1008,9 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 	held := len(c.wbuf)
 	var b []byte
 	if h.Fin && !h.Masked && h.Length <= 125 {
-		b = append(c.wbuf, 0x80|h.Rsv<<4|byte(h.Op), byte(h.Length)) // the commonest header
+		// The commonest header, without the call to AppendHeader (about
+		// 7 ns a message).
+		b = append(c.wbuf, 0x80|h.Rsv<<4|byte(h.Op), byte(h.Length))
 	} else {
 		b = frame.AppendHeader(c.wbuf, h)
 	}
