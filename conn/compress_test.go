@@ -3,6 +3,7 @@ package conn_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,4 +79,98 @@ func TestCompressedFragments(t *testing.T) {
 	}
 	peer.expectClose(conn.CloseProtocolError)
 	peer.hangUp()
+}
+
+// A message that NextReader opened and the caller left part read is read to
+// its end when the next one is asked for, whichever call asks: compressed,
+// it is inflated, since with context takeover the messages after it refer
+// to its text; text must be valid UTF-8 to its end.
+func TestSkipUnread(t *testing.T) {
+	msgs := [][]byte{
+		bytes.Repeat([]byte("the first message, "), 300),
+		bytes.Repeat([]byte("the first message, then the second, "), 200),
+		bytes.Repeat([]byte("the second, then the first message, "), 100),
+	}
+	bad := append(bytes.Clone(msgs[0]), 0xff)
+	for _, tc := range []struct {
+		name       string
+		compressed bool
+		first      []byte
+		next       func(*conn.Conn) ([]byte, error)
+		wantClose  conn.CloseCode // 0: the next messages arrive intact
+	}{
+		{"plain/ReadMessage", false, msgs[0], readMessage, 0},
+		{"plain/NextReader", false, msgs[0], readStreamed, 0},
+		{"compressed/ReadMessage", true, msgs[0], readMessage, 0},
+		{"compressed/NextReader", true, msgs[0], readStreamed, 0},
+		{"plain/bad-utf8", false, bad, readMessage, conn.CloseInvalidPayload},
+		{"compressed/bad-utf8", true, bad, readStreamed, conn.CloseInvalidPayload},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer leaktest.Check(t)()
+			var srv *conn.Conn
+			var peer *rawPeer
+			var comp *deflate.Compressor
+			if tc.compressed {
+				srv, peer, comp = serverWithDeflateClient(t)
+			} else {
+				srv, peer = serverWithRawClient(t, nil)
+			}
+			for _, m := range append([][]byte{tc.first}, msgs[1:]...) {
+				h := frame.Header{Fin: true, Op: frame.OpText, Masked: true}
+				if comp != nil {
+					h.Rsv = frame.Rsv1
+					var err error
+					if m, err = comp.Compress(nil, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+				peer.write(encode(h, m))
+			}
+			_, r, err := srv.NextReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := make([]byte, 10)
+			if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, msgs[0][:10]) {
+				t.Fatalf("first bytes %q, %v", head, err)
+			}
+			if tc.wantClose != 0 {
+				if _, err := tc.next(srv); conn.CloseStatus(err) != tc.wantClose {
+					t.Fatalf("next message: %v, want close %d", err, tc.wantClose)
+				}
+				peer.expectClose(tc.wantClose)
+				peer.hangUp()
+				return
+			}
+			for i, want := range msgs[1:] {
+				if got, err := tc.next(srv); err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("message %d: %d bytes, %v", i+2, len(got), err)
+				}
+			}
+			if n, err := r.Read(head); n != 0 || err != io.EOF {
+				t.Fatalf("the skipped message's reader afterwards: %d, %v", n, err)
+			}
+			go func() {
+				peer.expectClose(conn.CloseNormal)
+				peer.send(true, frame.OpClose, closePayload(1000, ""))
+			}()
+			if err := srv.Close(conn.CloseNormal, ""); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+		})
+	}
+}
+
+func readMessage(c *conn.Conn) ([]byte, error) {
+	_, p, err := c.ReadMessage(bg, nil)
+	return p, err
+}
+
+func readStreamed(c *conn.Conn) ([]byte, error) {
+	_, r, err := c.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
 }

@@ -383,6 +383,9 @@ func (c *Conn) awaitIdle() error {
 }
 
 func (c *Conn) readMessage(buf []byte) (MessageType, []byte, error) {
+	if err := c.skipStreamed(); err != nil {
+		return 0, buf[:0], err
+	}
 	if len(c.partial) > 0 {
 		buf = append(buf, c.partial...)
 		c.partial = c.partial[:0]
@@ -798,8 +801,11 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	if err := c.awaitIdle(); err != nil {
 		return 0, nil, err
 	}
+	if err := c.skipStreamed(); err != nil {
+		return 0, nil, err
+	}
 	if c.inMsg {
-		// Skip the rest of a message the caller left unread.
+		// Skip the rest of a message a deadline cut ReadMessage short in.
 		if _, _, err := c.readMessage(c.partial[:0]); err != nil {
 			return 0, nil, err
 		}
@@ -813,7 +819,7 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	if c.mr == nil {
 		c.mr = &messageReader{c: c, raw: rawReader{c}}
 	}
-	c.mr.zip = nil
+	c.mr.zip, c.mr.open = nil, true
 	if c.msgZip {
 		c.mr.zip = c.codec.reader(&c.mr.raw, c.opts.ReadLimit)
 	}
@@ -826,9 +832,10 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 
 // messageReader streams one message; raw yields its payload as sent.
 type messageReader struct {
-	c   *Conn
-	raw rawReader
-	zip io.Reader
+	c    *Conn
+	raw  rawReader
+	zip  io.Reader
+	open bool // the message has not ended
 }
 
 func (r *messageReader) Read(p []byte) (int, error) {
@@ -839,7 +846,30 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		return 0, c.final.Load()
 	}
 	c.rctx.disarm()
-	if !c.inMsg {
+	return r.read(p)
+}
+
+// skipStreamed reads to its end the message of the last NextReader, if the
+// caller left it unread, the way its reader would: a compressed message
+// must be inflated, since the next ones may refer to its text, and text
+// must be valid throughout. The caller holds readMu.
+func (c *Conn) skipStreamed() error {
+	if c.mr == nil || !c.mr.open {
+		return nil
+	}
+	scratch := make([]byte, 512) // escapes to the inflater: made only when needed
+	for c.mr.open {
+		if _, err := c.mr.read(scratch); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	return nil
+}
+
+// read is Read under readMu.
+func (r *messageReader) read(p []byte) (int, error) {
+	c := r.c
+	if !r.open {
 		return 0, io.EOF
 	}
 	var n int
@@ -858,8 +888,11 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	} else {
 		n, err = r.raw.read(p)
 	}
-	if err != nil && err != io.EOF && !isTimeout(err) {
-		err = c.readFailed(err)
+	if err != nil && !isTimeout(err) {
+		r.open = false
+		if err != io.EOF {
+			err = c.readFailed(err)
+		}
 	}
 	return n, err
 }
