@@ -204,22 +204,22 @@ func NewDecompressor(a Agreement, server bool) *Decompressor {
 }
 
 func (d *Decompressor) reader(src io.Reader) io.ReadCloser {
-	if d.fr == nil {
-		if fr, ok := readerPool.Get().(io.ReadCloser); ok {
-			d.fr = fr
-		} else {
-			d.fr = flate.NewReader(src)
-			return d.fr
-		}
+	if fr, ok := readerPool.Get().(io.ReadCloser); ok {
+		d.fr = fr
+		d.fr.(flate.Resetter).Reset(src, d.dict)
+	} else {
+		d.fr = flate.NewReaderDict(src, d.dict)
 	}
-	d.fr.(flate.Resetter).Reset(src, d.dict)
 	return d.fr
 }
 
+// done ends a message. The inflater goes back to its pool even with
+// context takeover: the window it needs next is in dict, which reader
+// gives it back, so that a connection between messages holds at most the
+// 32 KiB window.
 func (d *Decompressor) done(out []byte) {
 	if d.takeover {
 		d.remember(out)
-		return
 	}
 	if d.fr != nil {
 		readerPool.Put(d.fr)
