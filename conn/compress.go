@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/frame"
@@ -107,8 +108,13 @@ func (n *negotiation) codec(server bool) *codec {
 		comp:      deflate.NewCompressor(*n.agreed, server, n.cfg.Level),
 		decomp:    deflate.NewDecompressor(*n.agreed, server),
 		threshold: threshold,
+		idleAfter: compressorIdle,
 	}
 }
+
+// compressorIdle is how long the compressor goes unused before its state
+// goes back to its pool. A variable for tests.
+var compressorIdle = time.Second
 
 // codec is a connection's compression state.
 type codec struct {
@@ -116,6 +122,47 @@ type codec struct {
 	decomp    *deflate.Decompressor
 	threshold int
 	zin, zout []byte // compressed payloads, received and sent
+
+	// idle releases the compressor once no message was compressed for
+	// idleAfter; used says one was since the timer was armed. They, and
+	// the timer's making, are under frameMu.
+	idle      *time.Timer
+	idleAfter time.Duration
+	idleArmed bool
+	used      bool
+}
+
+// compressing notes a message about to be compressed, arming the idle
+// timer if it is not. The caller holds frameMu.
+func (c *Conn) compressing() {
+	cd := c.codec
+	cd.used = true
+	switch {
+	case cd.idle == nil:
+		cd.idle = time.AfterFunc(cd.idleAfter, c.compressorIdle)
+	case !cd.idleArmed:
+		cd.idle.Reset(cd.idleAfter)
+	default:
+		return
+	}
+	cd.idleArmed = true
+}
+
+// compressorIdle releases the compressor's state if no message was
+// compressed since the timer was armed, else waits another period. It
+// waits for frameMu: a writer at work is using the compressor.
+func (c *Conn) compressorIdle() {
+	c.frameMu.Lock()
+	defer c.unlockFrame()
+	cd := c.codec
+	if cd.used || c.streaming {
+		cd.used = false
+		cd.idle.Reset(cd.idleAfter)
+		return
+	}
+	cd.comp.Release()
+	cd.zout = nil
+	cd.idleArmed = false
 }
 
 func (cd *codec) reader(src io.Reader, limit int64) io.Reader {
@@ -155,6 +202,7 @@ func (c *Conn) readCompressed(buf []byte) ([]byte, error) {
 // holds frameMu, so that messages go out in the order they were compressed.
 func (c *Conn) writeCompressed(ctx context.Context, op frame.Opcode, p []byte) error {
 	cd := c.codec
+	c.compressing()
 	var err error
 	if cd.zout, err = cd.comp.Compress(cd.zout[:0], p); err != nil {
 		return err

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
@@ -173,4 +176,105 @@ func readStreamed(c *conn.Conn) ([]byte, error) {
 		return nil, err
 	}
 	return io.ReadAll(r)
+}
+
+// A compressor left unused gives its state back, with context takeover too;
+// the messages after it start a fresh context, which the peer, keeping its
+// window, inflates all the same.
+func TestIdleCompressorReleased(t *testing.T) {
+	defer leaktest.Check(t)()
+	defer conn.SetCompressorIdle(20 * time.Millisecond)()
+	const pairs = 4
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := &deflate.Config{}
+	accepted := make(chan *conn.Conn, pairs)
+	go func() {
+		for range pairs {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c, err := conn.AcceptConn(nc, &conn.AcceptOptions{Compression: cfg})
+			if err != nil {
+				nc.Close()
+				return
+			}
+			accepted <- c
+		}
+	}()
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC() // a released compressor sits in a pool until the second
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	msg := bytes.Repeat([]byte(`{"symbol":"ABC","price":12.5,"volume":300},`), 40)
+	var conns [][2]*conn.Conn
+	exchange := func() {
+		t.Helper()
+		for _, p := range conns {
+			for _, dir := range [][2]*conn.Conn{p, {p[1], p[0]}} {
+				if err := dir[0].WriteMessage(bg, conn.Text, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, got, err := dir[1].ReadMessage(bg, nil); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("read %d bytes, %v", len(got), err)
+				}
+			}
+		}
+	}
+	for range pairs {
+		cli, err := conn.Dial(bg, "ws://"+ln.Addr().String()+"/", &conn.DialOptions{Compression: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := <-accepted
+		if !cli.Compressed() || !srv.Compressed() {
+			t.Fatal("compression not negotiated")
+		}
+		conns = append(conns, [2]*conn.Conn{srv, cli})
+	}
+	exchange()
+	// Each side's compressor holds about 800 KB while in use.
+	var perConn int64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if perConn = (int64(heap()) - int64(before)) / (2 * pairs); perConn < 100<<10 {
+			break
+		}
+	}
+	if perConn >= 100<<10 {
+		t.Fatalf("a connection whose compressor went idle holds %d B, want < 100 KiB", perConn)
+	}
+	t.Logf("a connection whose compressor went idle holds %d B", perConn)
+	exchange()
+	// A streamed message keeps its compressor however long it stays open.
+	w, err := conns[0][0].NextWriter(bg, conn.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := w.Write(msg[:len(msg)/2]); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			time.Sleep(100 * time.Millisecond) // several idle periods
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat(msg[:len(msg)/2], 3)
+	if _, got, err := conns[0][1].ReadMessage(bg, nil); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("streamed message: %d bytes, %v", len(got), err)
+	}
+	for _, p := range conns {
+		p[1].NetConn().Close()
+		p[0].NetConn().Close()
+	}
 }

@@ -1179,6 +1179,9 @@ func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser,
 		return nil, err
 	}
 	c.streaming = true
+	if c.codec != nil {
+		c.compressing()
+	}
 	c.unlockFrame()
 	if c.mw == nil {
 		c.mw = &messageWriter{c: c}

@@ -35,8 +35,8 @@ var (
 )
 
 // Compressor compresses the messages one side sends. With context takeover
-// it keeps its state between messages; without, it holds nothing between
-// them.
+// it keeps its state between messages until Release; without, it holds
+// nothing between them.
 type Compressor struct {
 	level, bits int
 	takeover    bool
@@ -88,7 +88,18 @@ func (c *Compressor) writer() *flate.Writer {
 // done ends a message: without context takeover the writer goes back to
 // its pool.
 func (c *Compressor) done() {
-	if c.takeover || c.fw == nil {
+	if !c.takeover {
+		c.Release()
+	}
+}
+
+// Release gives the compressor's state back to its pool, between messages.
+// With context takeover the next message then starts afresh, referring to
+// none before it: the window is what the peer keeps, which we may use or
+// not (RFC 7692 section 7.1.1). At level 1 that state is about 800 KB, so
+// a connection that has gone quiet should not keep it.
+func (c *Compressor) Release() {
+	if c.fw == nil {
 		return
 	}
 	c.fw.Reset(io.Discard)
