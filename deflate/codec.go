@@ -298,7 +298,9 @@ func (d *Decompressor) fail() {
 }
 
 // Reader returns a reader of the message inflated from src, the message's
-// compressed payload; it fails with ErrTooLarge past limit bytes.
+// compressed payload. It fails with ErrTooLarge past limit bytes, with
+// ErrCorrupt if the data is no deflate stream, and with src's own error if
+// src fails; after any of these the Decompressor starts afresh.
 func (d *Decompressor) Reader(src io.Reader, limit int64) io.Reader {
 	d.stream = streamSource{r: src}
 	d.sr.fr = d.reader(&d.stream)
@@ -329,7 +331,9 @@ func (s *streamReader) Read(p []byte) (int, error) {
 		s.err = io.EOF
 	case err != nil:
 		s.d.fail()
-		if !errors.Is(err, ErrCorrupt) {
+		if src := s.d.stream.err; src != nil {
+			err = src
+		} else if !errors.Is(err, ErrCorrupt) {
 			err = errors.Join(ErrCorrupt, err)
 		}
 		s.err = err
@@ -379,8 +383,10 @@ type streamSource struct {
 	r      io.Reader
 	buf    [512]byte
 	i, n   int
-	closed int // how many closing bytes were given after r ended
+	closed int  // how many closing bytes were given after r ended
+	data   bool // r gave a byte
 	eof    bool
+	err    error // r's, which is no fault of the data
 }
 
 func (s *streamSource) fill() error {
@@ -395,8 +401,14 @@ func (s *streamSource) fill() error {
 	}
 	n, err := s.r.Read(s.buf[:])
 	s.i, s.n = 0, n
+	s.data = s.data || n > 0
 	if err == io.EOF {
 		s.eof = true
+		if !s.data {
+			// An empty payload, an empty message as for Decompress: the
+			// tail would end a block that is not there.
+			s.closed = len(tail)
+		}
 		if n == 0 {
 			return s.fill()
 		}
@@ -408,6 +420,7 @@ func (s *streamSource) fill() error {
 	if err == nil {
 		err = io.ErrNoProgress
 	}
+	s.err = err
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"testing/iotest"
 )
 
 func message(r *rand.Rand, n int) []byte {
@@ -90,6 +91,8 @@ func TestStreams(t *testing.T) {
 	}
 }
 
+// An empty message inflates from the empty block a compressor emits, and
+// from nothing at all, which some peers send; whole or streamed.
 func TestEmptyMessage(t *testing.T) {
 	a := Agreement{ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
 	z, err := NewCompressor(a, true, 0).Compress(nil, nil)
@@ -100,6 +103,10 @@ func TestEmptyMessage(t *testing.T) {
 		out, err := NewDecompressor(a, false).Decompress(nil, in, 10)
 		if err != nil || len(out) != 0 {
 			t.Fatalf("%x inflates to %q, %v", in, out, err)
+		}
+		out, err = io.ReadAll(NewDecompressor(a, false).Reader(bytes.NewReader(in), 10))
+		if err != nil || len(out) != 0 {
+			t.Fatalf("%x streamed inflates to %q, %v", in, out, err)
 		}
 	}
 }
@@ -133,12 +140,28 @@ func TestBomb(t *testing.T) {
 	}
 }
 
+// Data that is no deflate stream fails with ErrCorrupt, whole or streamed;
+// a source that fails mid-stream fails the reader with its own error, which
+// is no fault of the data.
 func TestCorrupt(t *testing.T) {
 	a := Agreement{ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
 	for _, in := range [][]byte{{0xff, 0xff, 0xff}, {0x07}, {0x02, 0xff, 0xff, 0xff, 0xff}} {
 		if _, err := NewDecompressor(a, false).Decompress(nil, in, 1<<20); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%x: %v, want ErrCorrupt", in, err)
 		}
+		if _, err := io.ReadAll(NewDecompressor(a, false).Reader(bytes.NewReader(in), 1<<20)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%x streamed: %v, want ErrCorrupt", in, err)
+		}
+	}
+	z, err := NewCompressor(a, true, 0).Compress(nil, bytes.Repeat([]byte("hello "), 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := errors.New("connection broken")
+	src := io.MultiReader(bytes.NewReader(z[:len(z)/2]), iotest.ErrReader(broken))
+	_, err = io.ReadAll(NewDecompressor(a, false).Reader(src, 1<<20))
+	if !errors.Is(err, broken) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("source failing mid-stream: %v, want its error alone", err)
 	}
 }
 
