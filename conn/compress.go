@@ -186,16 +186,25 @@ func (c *Conn) readCompressed(buf []byte) ([]byte, error) {
 	if cap(cd.zin) > 64<<10 {
 		cd.zin = nil // do not hold a large message's buffer
 	}
-	switch {
-	case errors.Is(err, deflate.ErrTooLarge):
-		return buf, errInflateTooBig
-	case err != nil:
-		return buf, errInflate
+	if err != nil {
+		return buf, inflateError(err)
 	}
 	if c.msgText && !c.utf8.Write(buf[start:]) {
 		return buf, frame.ErrInvalidUTF8
 	}
 	return buf, c.endMessage()
+}
+
+// inflateError gives the inflater's own errors their close codes; those of
+// its input, a broken rule or a failed read, pass as they are.
+func inflateError(err error) error {
+	switch {
+	case errors.Is(err, deflate.ErrTooLarge):
+		return errInflateTooBig
+	case errors.Is(err, deflate.ErrCorrupt):
+		return errInflate
+	}
+	return err
 }
 
 // writeCompressed sends p compressed, as one frame with RSV1 set. The caller

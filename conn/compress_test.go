@@ -3,9 +3,12 @@ package conn_test
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -276,5 +279,148 @@ func TestIdleCompressorReleased(t *testing.T) {
 	for _, p := range conns {
 		p[1].NetConn().Close()
 		p[0].NetConn().Close()
+	}
+}
+
+// A read deadline in the middle of a message read through NextReader leaves
+// a plain message to resume; a compressed one fails the connection, since
+// the inflater cannot take up a stream whose input failed, and every read
+// after says so.
+func TestStreamedDeadline(t *testing.T) {
+	want := bytes.Repeat([]byte("a message cut short, "), 100)
+	for _, compressed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "compressed"}[compressed], func(t *testing.T) {
+			defer leaktest.Check(t)()
+			var srv *conn.Conn
+			var peer *rawPeer
+			h := frame.Header{Fin: true, Op: frame.OpBinary, Masked: true}
+			p := want
+			if compressed {
+				var comp *deflate.Compressor
+				srv, peer, comp = serverWithDeflateClient(t)
+				h.Rsv = frame.Rsv1
+				var err error
+				if p, err = comp.Compress(nil, want); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				srv, peer = serverWithRawClient(t, nil)
+			}
+			b := encode(h, p)
+			peer.write(b[:len(b)/2])
+			_, r, err := srv.NextReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			got, err := io.ReadAll(r)
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read mid-message: %v", err)
+			}
+			srv.SetReadDeadline(time.Time{})
+			if compressed {
+				if conn.CloseStatus(err) != conn.CloseAbnormal {
+					t.Fatalf("compressed read mid-message: %v, want the connection failed", err)
+				}
+				if _, _, err2 := srv.ReadMessage(bg, nil); err2 != err {
+					t.Fatalf("next read: %v, want %v", err2, err)
+				}
+				peer.expectEOF()
+				return
+			}
+			peer.write(b[len(b)/2:])
+			rest, err := io.ReadAll(r)
+			if err != nil || !bytes.Equal(append(got, rest...), want) {
+				t.Fatalf("resumed: %d of %d bytes, %v", len(got)+len(rest), len(want), err)
+			}
+			go func() {
+				peer.expectClose(conn.CloseNormal)
+				peer.send(true, frame.OpClose, closePayload(1000, ""))
+			}()
+			if err := srv.Close(conn.CloseNormal, ""); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+		})
+	}
+}
+
+// A peer may end a message's deflate stream with a block marked final
+// (RFC 7692, section 7.2.3.3); what follows it in the message is no data,
+// and the message still ends where its frames do.
+func TestFinalBlock(t *testing.T) {
+	want := bytes.Repeat([]byte("ended with a final block, "), 50)
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	fw.Write(want)
+	fw.Close()
+	// More than the inflater reads ahead, in frames of their own.
+	payload := append(z.Bytes(), bytes.Repeat([]byte("and bytes after it, "), 200)...)
+	for _, tc := range []struct {
+		name string
+		read func(*conn.Conn) ([]byte, error)
+	}{
+		{"ReadMessage", readMessage},
+		{"NextReader", readStreamed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer leaktest.Check(t)()
+			srv, peer, _ := serverWithDeflateClient(t)
+			half, end := z.Len()/2, z.Len()+10
+			peer.write(encode(frame.Header{Op: frame.OpText, Rsv: frame.Rsv1, Masked: true}, payload[:half]))
+			peer.write(encode(frame.Header{Op: frame.OpContinuation, Masked: true}, payload[half:end]))
+			peer.write(encode(frame.Header{Fin: true, Op: frame.OpContinuation, Masked: true}, payload[end:]))
+			peer.send(true, frame.OpText, []byte("next"))
+			if got, err := tc.read(srv); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("message: %d bytes, %v", len(got), err)
+			}
+			if got, err := tc.read(srv); err != nil || string(got) != "next" {
+				t.Fatalf("the message after: %.40q, %v", got, err)
+			}
+			go func() {
+				peer.expectClose(conn.CloseNormal)
+				peer.send(true, frame.OpClose, closePayload(1000, ""))
+			}()
+			if err := srv.Close(conn.CloseNormal, ""); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+		})
+	}
+}
+
+// A message whose peer hangs up between its fragments is no message, read
+// whole or streamed, compressed or not.
+func TestTruncatedMessage(t *testing.T) {
+	text := bytes.Repeat([]byte("cut between fragments, "), 20)
+	for _, compressed := range []bool{false, true} {
+		for _, read := range []struct {
+			name string
+			fn   func(*conn.Conn) ([]byte, error)
+		}{{"ReadMessage", readMessage}, {"NextReader", readStreamed}} {
+			name := map[bool]string{false: "plain/", true: "compressed/"}[compressed] + read.name
+			t.Run(name, func(t *testing.T) {
+				defer leaktest.Check(t)()
+				var srv *conn.Conn
+				var peer *rawPeer
+				h := frame.Header{Op: frame.OpBinary, Masked: true}
+				p := text
+				if compressed {
+					var comp *deflate.Compressor
+					srv, peer, comp = serverWithDeflateClient(t)
+					h.Rsv = frame.Rsv1
+					var err error
+					if p, err = comp.Compress(nil, text); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					srv, peer = serverWithRawClient(t, nil)
+				}
+				peer.write(encode(h, p))
+				peer.nc.Close()
+				got, err := read.fn(srv)
+				if conn.CloseStatus(err) != conn.CloseAbnormal || !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("got %d bytes, %v; want the connection failed mid-message", len(got), err)
+				}
+			})
+		}
 	}
 }

@@ -242,6 +242,9 @@ func (c *Conn) Compressed() bool { return c.codec != nil }
 // SetReadDeadline sets the deadline for reads. A read that reaches it
 // returns an error satisfying errors.Is(err, os.ErrDeadlineExceeded) and
 // leaves the connection usable: the next read resumes where it stopped.
+// The exception is a compressed message read through NextReader's reader,
+// whose inflater cannot take up input that failed: there the deadline
+// fails the connection (CloseAbnormal).
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.rdeadline.Store(unixNano(t))
 	return c.nc.SetReadDeadline(t)
@@ -474,6 +477,9 @@ func (c *Conn) beginMessage() error {
 
 func (c *Conn) nextFragment() error {
 	h, err := c.nextDataFrame()
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF // the message is not over
+	}
 	if err != nil {
 		return err
 	}
@@ -874,21 +880,29 @@ func (r *messageReader) read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
+	resumable := true
 	if r.zip != nil {
 		n, err = r.zip.Read(p)
-		if n > 0 && c.msgText && !c.utf8.Write(p[:n]) {
+		switch {
+		case n > 0 && c.msgText && !c.utf8.Write(p[:n]):
 			err = frame.ErrInvalidUTF8
-		}
-		if err == io.EOF {
-			err = c.endMessage()
-			if err == nil {
-				err = io.EOF
+		case err == io.EOF:
+			// The deflate stream may end before the message, with a block
+			// marked final: what follows it is no data, as for ReadMessage.
+			if err = c.discardPayload(); err == nil {
+				if err = c.endMessage(); err == nil {
+					err = io.EOF
+				}
 			}
+		case isTimeout(err):
+			resumable = false // the inflater saw its input fail
+		case err != nil:
+			err = inflateError(err)
 		}
 	} else {
 		n, err = r.raw.read(p)
 	}
-	if err != nil && !isTimeout(err) {
+	if err != nil && (!resumable || !isTimeout(err)) {
 		r.open = false
 		if err != io.EOF {
 			err = c.readFailed(err)
@@ -912,6 +926,32 @@ func (r *rawReader) Read(p []byte) (int, error) {
 		}
 	}
 	return c.readPayload(p)
+}
+
+// discardPayload drops the rest of the current message's payload.
+func (c *Conn) discardPayload() error {
+	for {
+		for c.left == 0 {
+			if c.hdr.Fin {
+				return nil
+			}
+			if err := c.nextFragment(); err != nil {
+				return err
+			}
+		}
+		if c.r == c.w {
+			c.r, c.w = 0, 0
+			if err := c.fill(1); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		n := min(int64(c.w-c.r), c.left)
+		c.r += int(n)
+		c.left -= n
+	}
 }
 
 func (r *rawReader) read(p []byte) (int, error) {

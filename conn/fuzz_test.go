@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/frame"
 	"github.com/pushwire/pushwire/mask"
 )
@@ -204,4 +206,110 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 			}
 		}
 	})
+}
+
+// deflateOffer is a client's opening handshake offering permessage-deflate.
+const deflateOffer = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+	"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+
+// acceptDeflate returns a server Conn that negotiated permessage-deflate
+// with context takeover over a stream that goes on with b.
+func acceptDeflate(t *testing.T, b []byte) *conn.Conn {
+	nc := &streamConn{in: bytes.NewReader(append([]byte(deflateOffer), b...))}
+	c, err := conn.AcceptConn(nc, &conn.AcceptOptions{
+		Options:     conn.Options{ReadLimit: fuzzLimit, MaxFragments: 64},
+		Compression: &deflate.Config{},
+	})
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	return c
+}
+
+// FuzzStreamedMatchesWhole reads the same compressed stream twice: with
+// ReadMessage, and with NextReader readers that the plan has read whole or
+// left after a few bytes, which the next read then skips. Every message read
+// whole is the same in both, and both end with the same close code.
+func FuzzStreamedMatchesWhole(f *testing.F) {
+	var comp *deflate.Compressor // with context takeover: a new one for each seed
+	z := func(p []byte) []byte {
+		out, err := comp.Compress(nil, p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return out
+	}
+	m := func(fin bool, rsv1 bool, op frame.Opcode, p []byte) []byte {
+		h := frame.Header{Fin: fin, Op: op, Masked: true}
+		if rsv1 {
+			h.Rsv = frame.Rsv1
+		}
+		return encode(h, p)
+	}
+	text := bytes.Repeat([]byte("a compressed message, "), 40)
+	comp = deflate.NewCompressor(deflate.Agreement{}, false, 0)
+	first, second := z(text), z(text) // the second needs the window of the first
+	f.Add(bytes.Join([][]byte{m(true, true, frame.OpText, first), m(true, true, frame.OpText, second)}, nil), []byte{3, 0})
+	f.Add(bytes.Join([][]byte{
+		m(false, true, frame.OpText, first[:7]), m(true, false, frame.OpPing, []byte("p")),
+		m(true, false, frame.OpContinuation, first[7:]), m(true, false, frame.OpBinary, []byte("plain")),
+		m(true, true, frame.OpBinary, second),
+	}, nil), []byte{2, 1, 0})
+	comp = deflate.NewCompressor(deflate.Agreement{}, false, 0)
+	f.Add(m(true, true, frame.OpText, z(append(bytes.Clone(text), 0xff))), []byte{4})
+	comp = deflate.NewCompressor(deflate.Agreement{}, false, 0)
+	f.Add(m(true, true, frame.OpBinary, z(make([]byte, 4*fuzzLimit))), []byte{2})
+	f.Add(m(true, true, frame.OpBinary, []byte{0xff, 0xff, 0xff}), []byte{1})
+	f.Fuzz(func(t *testing.T, b, plan []byte) {
+		if len(plan) == 0 {
+			plan = []byte{0}
+		}
+		whole, streamed := acceptDeflate(t, b), acceptDeflate(t, b)
+		for i := range len(b) + 1 {
+			typW, msgW, errW := whole.ReadMessage(bg, nil)
+			typS, msgS, errS := readPlanned(streamed, plan[i%len(plan)])
+			if errW != nil && errS == nil && msgS == nil {
+				// What broke the rest of a message left part read
+				// comes out when the next read skips it.
+				_, _, errS = streamed.ReadMessage(bg, nil)
+			}
+			codeW, codeS := conn.CloseStatus(errW), conn.CloseStatus(errS)
+			// A stream inflates what arrived before reading on, so it may
+			// find bad data in a message before a fault that ReadMessage,
+			// reading all its frames first, meets there.
+			early := errW != nil && (codeS == conn.CloseInvalidPayload || codeS == conn.CloseTooBig)
+			if codeW != codeS && !early {
+				t.Fatalf("message %d: %v read whole, %v streamed", i, errW, errS)
+			}
+			if errW != nil {
+				return
+			}
+			if typW != typS || msgS != nil && !bytes.Equal(msgW, msgS) {
+				t.Fatalf("message %d: %v %q read whole, %v %q streamed", i, typW, msgW, typS, msgS)
+			}
+		}
+		t.Fatal("more messages than input bytes")
+	})
+}
+
+// readPlanned reads the next message as step says: 0 with ReadMessage, odd
+// through NextReader to its end, even and above 0 only the first step bytes
+// of it through NextReader (msg is then nil).
+func readPlanned(c *conn.Conn, step byte) (conn.MessageType, []byte, error) {
+	if step == 0 {
+		return c.ReadMessage(bg, nil)
+	}
+	typ, r, err := c.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	if step%2 == 1 {
+		msg, err := io.ReadAll(r)
+		return typ, msg, err
+	}
+	if _, err := io.ReadFull(r, make([]byte, step)); err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return 0, nil, err
+	}
+	return typ, nil, nil
 }

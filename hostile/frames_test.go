@@ -235,7 +235,7 @@ func TestFrames(t *testing.T) {
 				p.send(false, frame.OpText, []byte("half"))
 				p.closeWrite()
 			},
-			code: conn.CloseAbnormal, rule: io.EOF,
+			code: conn.CloseAbnormal, rule: io.ErrUnexpectedEOF,
 		},
 	}
 	runFrameRows(t, rows)
