@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -48,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: autobahn server [-addr host:port] [-deflate=false] [-raw]\n       autobahn client [-url ws://host:port] [-agent name] [-deflate=false]\n       autobahn verdict index.json")
+	fmt.Fprintln(os.Stderr, "usage: autobahn server [-addr host:port] [-deflate=false] [-raw] [-stream]\n       autobahn client [-url ws://host:port] [-agent name] [-deflate=false] [-stream]\n       autobahn verdict index.json")
 	os.Exit(2)
 }
 
@@ -65,7 +66,9 @@ func server(args []string) error {
 	zip := fs.Bool("deflate", true, "accept permessage-deflate")
 	raw := fs.Bool("raw", false, "upgrade raw TCP connections instead of going through net/http")
 	coalesce := fs.Bool("coalesce", false, "hold echoes with Options.CoalesceWrites")
+	stream := fs.Bool("stream", false, "echo through NextReader and NextWriter")
 	fs.Parse(args)
+	echo := echoFunc(*stream)
 	opts := &conn.AcceptOptions{
 		Options:     conn.Options{ReadLimit: readLimit, CoalesceWrites: *coalesce},
 		Compression: compression(*zip),
@@ -74,7 +77,7 @@ func server(args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Printf("autobahn testee listening on ws://%s (deflate %v, raw %v, coalesce %v)", ln.Addr(), *zip, *raw, *coalesce)
+	log.Printf("autobahn testee listening on ws://%s (deflate %v, raw %v, coalesce %v, stream %v)", ln.Addr(), *zip, *raw, *coalesce, *stream)
 	if *raw {
 		for {
 			nc, err := ln.Accept()
@@ -100,8 +103,15 @@ func server(args []string) error {
 	}))
 }
 
-// echo sends every message back until the connection ends.
-func echo(c *conn.Conn) {
+func echoFunc(stream bool) func(*conn.Conn) {
+	if stream {
+		return echoStream
+	}
+	return echoWhole
+}
+
+// echoWhole sends every message back until the connection ends.
+func echoWhole(c *conn.Conn) {
 	ctx := context.Background()
 	var buf []byte
 	for {
@@ -118,13 +128,40 @@ func echo(c *conn.Conn) {
 	}
 }
 
+// echoStream sends every message back as it arrives, through the streaming
+// reader and writer, until the connection ends.
+func echoStream(c *conn.Conn) {
+	ctx := context.Background()
+	buf := make([]byte, 32<<10)
+	for {
+		typ, r, err := c.NextReader()
+		if err != nil {
+			c.Close(conn.CloseNormal, "")
+			return
+		}
+		w, err := c.NextWriter(ctx, typ)
+		if err == nil {
+			_, err = io.CopyBuffer(w, r, buf)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			c.Close(conn.CloseNormal, "")
+			return
+		}
+	}
+}
+
 func client(args []string) error {
 	fs := flag.NewFlagSet("client", flag.ExitOnError)
 	base := fs.String("url", "ws://127.0.0.1:9001", "fuzzingserver URL")
 	agent := fs.String("agent", "pushwire", "agent name in the reports")
 	zip := fs.Bool("deflate", true, "offer permessage-deflate")
 	coalesce := fs.Bool("coalesce", false, "hold echoes with Options.CoalesceWrites")
+	stream := fs.Bool("stream", false, "echo through NextReader and NextWriter")
 	fs.Parse(args)
+	echo := echoFunc(*stream)
 	ctx := context.Background()
 	opts := &conn.DialOptions{
 		Options:     conn.Options{ReadLimit: readLimit, CoalesceWrites: *coalesce},
