@@ -52,6 +52,42 @@ func serverWithDeflateClient(t *testing.T) (*conn.Conn, *rawPeer, *deflate.Compr
 	return srv, &rawPeer{t: t, nc: b, masked: true}, deflate.NewCompressor(a2, false, 0)
 }
 
+// serverForFrames returns a server Conn with a raw client, having
+// negotiated permessage-deflate if compressed, and the client's frame
+// encoder: compressed, it compresses each payload (with context takeover)
+// and sets RSV1 on the frame that begins a message.
+func serverForFrames(t *testing.T, compressed bool) (*conn.Conn, *rawPeer, func(frame.Header, []byte) []byte) {
+	t.Helper()
+	if !compressed {
+		srv, peer := serverWithRawClient(t, nil)
+		return srv, peer, encode
+	}
+	srv, peer, comp := serverWithDeflateClient(t)
+	return srv, peer, func(h frame.Header, p []byte) []byte {
+		z, err := comp.Compress(nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Op != frame.OpContinuation {
+			h.Rsv |= frame.Rsv1
+		}
+		return encode(h, z)
+	}
+}
+
+// closeCleanly closes srv while its peer answers the close, and checks that
+// the close handshake completes.
+func closeCleanly(t *testing.T, srv *conn.Conn, peer *rawPeer) {
+	t.Helper()
+	go func() {
+		peer.expectClose(conn.CloseNormal)
+		peer.send(true, frame.OpClose, closePayload(1000, ""))
+	}()
+	if err := srv.Close(conn.CloseNormal, ""); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
 // A compressed message in fragments, with control frames between them,
 // inflates whole; RSV1 rides on its first frame only.
 func TestCompressedFragments(t *testing.T) {
@@ -114,24 +150,9 @@ func TestSkipUnread(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer leaktest.Check(t)()
-			var srv *conn.Conn
-			var peer *rawPeer
-			var comp *deflate.Compressor
-			if tc.compressed {
-				srv, peer, comp = serverWithDeflateClient(t)
-			} else {
-				srv, peer = serverWithRawClient(t, nil)
-			}
+			srv, peer, enc := serverForFrames(t, tc.compressed)
 			for _, m := range append([][]byte{tc.first}, msgs[1:]...) {
-				h := frame.Header{Fin: true, Op: frame.OpText, Masked: true}
-				if comp != nil {
-					h.Rsv = frame.Rsv1
-					var err error
-					if m, err = comp.Compress(nil, m); err != nil {
-						t.Fatal(err)
-					}
-				}
-				peer.write(encode(h, m))
+				peer.write(enc(frame.Header{Fin: true, Op: frame.OpText, Masked: true}, m))
 			}
 			_, r, err := srv.NextReader()
 			if err != nil {
@@ -157,13 +178,7 @@ func TestSkipUnread(t *testing.T) {
 			if n, err := r.Read(head); n != 0 || err != io.EOF {
 				t.Fatalf("the skipped message's reader afterwards: %d, %v", n, err)
 			}
-			go func() {
-				peer.expectClose(conn.CloseNormal)
-				peer.send(true, frame.OpClose, closePayload(1000, ""))
-			}()
-			if err := srv.Close(conn.CloseNormal, ""); err != nil {
-				t.Fatalf("close: %v", err)
-			}
+			closeCleanly(t, srv, peer)
 		})
 	}
 }
@@ -291,22 +306,8 @@ func TestStreamedDeadline(t *testing.T) {
 	for _, compressed := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "compressed"}[compressed], func(t *testing.T) {
 			defer leaktest.Check(t)()
-			var srv *conn.Conn
-			var peer *rawPeer
-			h := frame.Header{Fin: true, Op: frame.OpBinary, Masked: true}
-			p := want
-			if compressed {
-				var comp *deflate.Compressor
-				srv, peer, comp = serverWithDeflateClient(t)
-				h.Rsv = frame.Rsv1
-				var err error
-				if p, err = comp.Compress(nil, want); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				srv, peer = serverWithRawClient(t, nil)
-			}
-			b := encode(h, p)
+			srv, peer, enc := serverForFrames(t, compressed)
+			b := enc(frame.Header{Fin: true, Op: frame.OpBinary, Masked: true}, want)
 			peer.write(b[:len(b)/2])
 			_, r, err := srv.NextReader()
 			if err != nil {
@@ -333,13 +334,7 @@ func TestStreamedDeadline(t *testing.T) {
 			if err != nil || !bytes.Equal(append(got, rest...), want) {
 				t.Fatalf("resumed: %d of %d bytes, %v", len(got)+len(rest), len(want), err)
 			}
-			go func() {
-				peer.expectClose(conn.CloseNormal)
-				peer.send(true, frame.OpClose, closePayload(1000, ""))
-			}()
-			if err := srv.Close(conn.CloseNormal, ""); err != nil {
-				t.Fatalf("close: %v", err)
-			}
+			closeCleanly(t, srv, peer)
 		})
 	}
 }
@@ -376,13 +371,7 @@ func TestFinalBlock(t *testing.T) {
 			if got, err := tc.read(srv); err != nil || string(got) != "next" {
 				t.Fatalf("the message after: %.40q, %v", got, err)
 			}
-			go func() {
-				peer.expectClose(conn.CloseNormal)
-				peer.send(true, frame.OpClose, closePayload(1000, ""))
-			}()
-			if err := srv.Close(conn.CloseNormal, ""); err != nil {
-				t.Fatalf("close: %v", err)
-			}
+			closeCleanly(t, srv, peer)
 		})
 	}
 }
@@ -399,22 +388,8 @@ func TestTruncatedMessage(t *testing.T) {
 			name := map[bool]string{false: "plain/", true: "compressed/"}[compressed] + read.name
 			t.Run(name, func(t *testing.T) {
 				defer leaktest.Check(t)()
-				var srv *conn.Conn
-				var peer *rawPeer
-				h := frame.Header{Op: frame.OpBinary, Masked: true}
-				p := text
-				if compressed {
-					var comp *deflate.Compressor
-					srv, peer, comp = serverWithDeflateClient(t)
-					h.Rsv = frame.Rsv1
-					var err error
-					if p, err = comp.Compress(nil, text); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					srv, peer = serverWithRawClient(t, nil)
-				}
-				peer.write(encode(h, p))
+				srv, peer, enc := serverForFrames(t, compressed)
+				peer.write(enc(frame.Header{Op: frame.OpBinary, Masked: true}, text))
 				peer.nc.Close()
 				got, err := read.fn(srv)
 				if conn.CloseStatus(err) != conn.CloseAbnormal || !errors.Is(err, io.ErrUnexpectedEOF) {
