@@ -32,10 +32,7 @@ func serverWithDeflateClient(t *testing.T) (*conn.Conn, *rawPeer, *deflate.Compr
 		srv, err = conn.AcceptConn(a, &conn.AcceptOptions{Compression: &deflate.Config{}})
 		errc <- err
 	}()
-	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-	if _, err := b.Write([]byte(req)); err != nil {
+	if _, err := b.Write([]byte(deflateOffer)); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(b), nil)

@@ -434,14 +434,10 @@ func (c *Conn) readPlain(buf []byte) ([]byte, error) {
 // buf, checking it as UTF-8 text as it arrives if text is set.
 func (c *Conn) readFrames(buf []byte, text bool) ([]byte, error) {
 	for {
-		if c.left == 0 {
-			if c.hdr.Fin {
-				return buf, nil
-			}
-			if err := c.nextFragment(); err != nil {
-				return buf, err
-			}
-			continue
+		if err := c.toPayload(); err == io.EOF {
+			return buf, nil
+		} else if err != nil {
+			return buf, err
 		}
 		n := len(buf)
 		if cap(buf)-n < int(c.left) {
@@ -880,7 +876,6 @@ func (r *messageReader) read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
-	resumable := true
 	if r.zip != nil {
 		n, err = r.zip.Read(p)
 		switch {
@@ -895,14 +890,16 @@ func (r *messageReader) read(p []byte) (int, error) {
 				}
 			}
 		case isTimeout(err):
-			resumable = false // the inflater saw its input fail
+			// The inflater saw its input fail and cannot resume.
+			r.open = false
+			return n, c.readFailed(err)
 		case err != nil:
 			err = inflateError(err)
 		}
 	} else {
 		n, err = r.raw.read(p)
 	}
-	if err != nil && (!resumable || !isTimeout(err)) {
+	if err != nil && !isTimeout(err) {
 		r.open = false
 		if err != io.EOF {
 			err = c.readFailed(err)
@@ -916,28 +913,33 @@ func (r *messageReader) read(p []byte) (int, error) {
 type rawReader struct{ c *Conn }
 
 func (r *rawReader) Read(p []byte) (int, error) {
-	c := r.c
+	if err := r.c.toPayload(); err != nil {
+		return 0, err
+	}
+	return r.c.readPayload(p)
+}
+
+// toPayload moves past the fragments that have no payload left, to the
+// next byte of the message's payload; io.EOF at the message's end.
+func (c *Conn) toPayload() error {
 	for c.left == 0 {
 		if c.hdr.Fin {
-			return 0, io.EOF
+			return io.EOF
 		}
 		if err := c.nextFragment(); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return c.readPayload(p)
+	return nil
 }
 
 // discardPayload drops the rest of the current message's payload.
 func (c *Conn) discardPayload() error {
 	for {
-		for c.left == 0 {
-			if c.hdr.Fin {
-				return nil
-			}
-			if err := c.nextFragment(); err != nil {
-				return err
-			}
+		if err := c.toPayload(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
 		}
 		if c.r == c.w {
 			c.r, c.w = 0, 0
