@@ -126,6 +126,8 @@ type Conn struct {
 	server bool
 	opts   Options
 	codec  *codec // nil when no compression was negotiated
+	// subprotocol is the one the opening handshake agreed on, or "".
+	subprotocol string
 
 	// Reader state; readMu serialises readers and Close's own draining.
 	readMu    sync.Mutex
@@ -235,6 +237,10 @@ func (c *Conn) NetConn() net.Conn { return c.nc }
 
 func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Subprotocol returns the subprotocol the opening handshake agreed on, or ""
+// if none (always "" for a Conn made by New).
+func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // Compressed reports whether permessage-deflate was negotiated.
 func (c *Conn) Compressed() bool { return c.codec != nil }

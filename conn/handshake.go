@@ -49,7 +49,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if err != nil {
 		return nil, err
 	}
-	return newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true)), nil
+	c := newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true))
+	c.subprotocol = res.Subprotocol
+	return c, nil
 }
 
 // AcceptConn runs the server side of the opening handshake on a raw
@@ -76,7 +78,9 @@ func acceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true)), nil
+	c := newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true))
+	c.subprotocol = res.Subprotocol
+	return c, nil
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL. ctx bounds the
@@ -95,7 +99,9 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(nc, Client, res.Buffered, o, neg.codec(false)), nil
+	c := newConn(nc, Client, res.Buffered, o, neg.codec(false))
+	c.subprotocol = res.Subprotocol
+	return c, nil
 }
 
 func optionsOf(opts *AcceptOptions) *Options {
