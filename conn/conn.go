@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,11 @@ func (o *Options) withDefaults() Options {
 	}
 	return d
 }
+
+// minGrow is the least a message's buffer grows by while its payload
+// arrives (see readFrames): a frame of up to 64 KiB costs at most one
+// allocation.
+const minGrow = 64 << 10
 
 // Role tells which end of the connection this side is.
 type Role bool
@@ -446,11 +452,14 @@ func (c *Conn) readFrames(buf []byte, text bool) ([]byte, error) {
 			return buf, err
 		}
 		n := len(buf)
-		if cap(buf)-n < int(c.left) {
-			buf = append(buf[:cap(buf)], make([]byte, int(c.left)-(cap(buf)-n))...)
+		if cap(buf) == n {
+			// Grow with the bytes that arrive, not with the length the
+			// header declares: a peer that declares a large frame and
+			// sends nothing costs no memory. Doubling keeps the copies
+			// linear in the message's size.
+			buf = slices.Grow(buf, min(int(c.left), max(n, minGrow)))
 		}
-		buf = buf[:n+int(c.left)]
-		m, err := c.readPayload(buf[n:])
+		m, err := c.readPayload(buf[n:min(cap(buf), n+int(c.left))])
 		buf = buf[:n+m]
 		if text && !c.utf8.Write(buf[n:]) {
 			return buf, frame.ErrInvalidUTF8
