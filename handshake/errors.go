@@ -40,7 +40,8 @@ func (e *Error) Unwrap() []error {
 var (
 	// Server side.
 	ErrMethod         = errors.New("method is not GET")                             // 405, with Allow: GET
-	ErrHTTPVersion    = errors.New("HTTP version is below 1.1")                     // 505
+	ErrHTTPVersion    = errors.New("HTTP version is not 1.1")                       // 505
+	ErrBody           = errors.New("upgrade request has a body")                    // 400
 	ErrHost           = errors.New("no single valid Host header")                   // 400
 	ErrUpgrade        = errors.New("Upgrade does not name websocket")               // 426 if absent, else 400
 	ErrConnection     = errors.New("Connection does not name upgrade")              // 400

@@ -160,6 +160,11 @@ func readRequest(r io.Reader, limit int) (*http.Request, []byte, error) {
 	if !ok1 || !ok2 || !ok3 || !isToken(method) || !validTarget(target) {
 		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request line")
 	}
+	if major != 1 || minor != 1 {
+		// HTTP/1.0 cannot upgrade, and no other version has this request
+		// line: the message is 1.1's or none.
+		return nil, nil, fail(http.StatusHTTPVersionNotSupported, ErrHTTPVersion, version)
+	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request target")
@@ -190,6 +195,21 @@ func readRequest(r io.Reader, limit int) (*http.Request, []byte, error) {
 	}
 	delete(h, "Host")
 	return req, rest, nil
+}
+
+// hasBody reports whether an HTTP/1 request declares a body. The bytes after
+// an upgrade request's head must be frames: read as a body by an
+// intermediary and as frames by us, they would smuggle messages past it.
+func hasBody(r *http.Request) bool {
+	if r.ProtoMajor != 1 {
+		return false
+	}
+	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		return true // net/http parsed the framing
+	}
+	cl, hasCL := r.Header["Content-Length"]
+	_, hasTE := r.Header["Transfer-Encoding"]
+	return hasTE || hasCL && (len(cl) != 1 || cl[0] != "0")
 }
 
 // validTarget reports whether t can be a request-target: visible ASCII.
@@ -227,6 +247,8 @@ func check(r *http.Request, opts *ServerOptions) (Result, []byte, *Error) {
 		return Result{}, nil, fail(http.StatusMethodNotAllowed, ErrMethod, r.Method)
 	case !r.ProtoAtLeast(1, 1):
 		return Result{}, nil, fail(http.StatusHTTPVersionNotSupported, ErrHTTPVersion, r.Proto)
+	case hasBody(r):
+		return Result{}, nil, fail(http.StatusBadRequest, ErrBody, "")
 	case !validHost(r.Host):
 		return Result{}, nil, fail(http.StatusBadRequest, ErrHost, "")
 	// Without Upgrade, the client may not know this is a WebSocket

@@ -143,6 +143,38 @@ func TestUpgrade(t *testing.T) {
 			req: get(nil, "X-Folded: a", " b"), status: 400, rule: handshake.ErrMalformed,
 		},
 		{name: "two Host fields", req: get(nil, "Host: evil.example"), status: 400, rule: handshake.ErrHost, netHTTP: true},
+		{
+			// The body is a masked text frame: read as frames, it would be
+			// a message an intermediary never saw.
+			name: "Content-Length body holding a frame",
+			req: func(host string) string {
+				return request(getLine, host, nil, "Content-Length: 7") + "\x81\x81\x00\x00\x00\x00a"
+			},
+			status: 400, rule: handshake.ErrBody,
+		},
+		{
+			name: "chunked body holding a frame",
+			req: func(host string) string {
+				return request(getLine, host, nil, "Transfer-Encoding: chunked") + "7\r\n\x81\x81\x00\x00\x00\x00a\r\n0\r\n\r\n"
+			},
+			status: 400, rule: handshake.ErrBody,
+		},
+		{name: "Content-Length: 0", req: get(nil, "Content-Length: 0"), status: 101},
+		{
+			name: "HTTP/2.0 request line", on: []kind{viaAcceptConn},
+			req:    func(host string) string { return request("GET /ws HTTP/2.0", host, nil) },
+			status: 505, rule: handshake.ErrHTTPVersion,
+		},
+		{
+			name: "HTTP/3.7 request line", on: []kind{viaAcceptConn},
+			req:    func(host string) string { return request("GET /ws HTTP/3.7", host, nil) },
+			status: 505, rule: handshake.ErrHTTPVersion,
+		},
+		{
+			name: "garbage version", on: []kind{viaAcceptConn},
+			req:    func(host string) string { return request("GET /ws HTTX/1.1", host, nil) },
+			status: 400, rule: handshake.ErrMalformed,
+		},
 	}
 	for _, r := range rows {
 		on := r.on
