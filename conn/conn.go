@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -48,14 +49,16 @@ type Options struct {
 	// size.
 	ReadBufferSize  int
 	WriteBufferSize int
-	// CloseTimeout bounds the wait for the peer's close frame, and the write
-	// of ours. After the Conn fails the connection for a broken rule, it
+	// CloseTimeout bounds Close: the wait for other writers, the write of
+	// our close frame and the wait for the peer's. After the Conn fails the connection for a broken rule, it
 	// also bounds the wait for the peer to close, while input is discarded.
 	// Default 5 s.
 	CloseTimeout time.Duration
 	// PingInterval, if set, sends a ping after that long without any frame
 	// from the peer; if the peer then stays silent for PongTimeout (default:
-	// PingInterval), the connection fails: a half-open peer is detected.
+	// PingInterval), the connection fails with ErrPongTimeout: a half-open
+	// peer is detected, and so is one that stopped reading while a writer
+	// is blocked on it.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	// OnPing and OnPong are called by the reader for each ping and pong, with
@@ -705,7 +708,7 @@ func (c *Conn) control(h frame.Header) error {
 		if c.closeSent.Load() {
 			return nil
 		}
-		if err := c.writeControl(frame.OpPong, p); err != nil && !errors.Is(err, ErrClosed) {
+		if err := c.writeControl(context.Background(), frame.OpPong, p); err != nil && !errors.Is(err, ErrClosed) {
 			return err
 		}
 	case frame.OpPong:
@@ -734,7 +737,7 @@ func (c *Conn) peerClosed(p []byte) error {
 	if c.closeSent.CompareAndSwap(false, true) {
 		// Echo the code, as RFC 6455 section 5.5.1 suggests.
 		var b [2]byte
-		c.writeControl(frame.OpClose, frame.AppendClose(b[:0], code, ""))
+		c.writeClose(frame.AppendClose(b[:0], code, ""), time.Now().Add(c.opts.CloseTimeout))
 	}
 	if !c.server {
 		// The server closes the TCP connection first (RFC 6455 section
@@ -755,7 +758,7 @@ func (c *Conn) readFailed(err error) error {
 		ce.Code, ce.Reason = fe.Code, fe.Rule
 		if c.closeSent.CompareAndSwap(false, true) {
 			var b [2]byte
-			c.writeControl(frame.OpClose, frame.AppendClose(b[:0], fe.Code, ""))
+			c.writeClose(frame.AppendClose(b[:0], fe.Code, ""), time.Now().Add(c.opts.CloseTimeout))
 		}
 	} else if c.closeSent.Load() && (err == io.EOF || err == io.ErrUnexpectedEOF) {
 		// We closed and the peer dropped the connection without answering.
@@ -1066,16 +1069,29 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 	}
 }
 
-// writeControl sends one control frame.
-func (c *Conn) writeControl(op frame.Opcode, p []byte) error {
-	c.lockFrame(context.Background())
-	defer c.unlockFrame()
-	if op == frame.OpClose {
-		c.wdeadline.Store(time.Now().Add(c.opts.CloseTimeout).UnixNano())
-		c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
+// writeControl sends one control frame; ctx bounds the wait for other
+// writers and the write.
+func (c *Conn) writeControl(ctx context.Context, op frame.Opcode, p []byte) error {
+	if err := c.lockFrame(ctx); err != nil {
+		return err
 	}
-	// A context left armed by an earlier write must not cut this one short.
-	return c.writeFrameContext(context.Background(), frame.Header{Fin: true, Op: op}, p)
+	defer c.unlockFrame()
+	return c.writeFrameContext(ctx, frame.Header{Fin: true, Op: op}, p)
+}
+
+// writeClose sends a close frame by deadline, whatever other writers are
+// doing: the socket's write deadline moves to deadline before the wait for
+// frameMu, so that a writer blocked on a peer that does not read gives the
+// lock up by then (its write fails with a timeout).
+func (c *Conn) writeClose(p []byte, deadline time.Time) error {
+	c.wdeadline.Store(deadline.UnixNano())
+	c.nc.SetWriteDeadline(deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := c.writeControl(ctx, frame.OpClose, p); err != nil {
+		return fmt.Errorf("websocket: close frame not sent within CloseTimeout (%v): %w", c.opts.CloseTimeout, err)
+	}
+	return nil
 }
 
 // writeFrame writes one frame, header and payload in one system call where
@@ -1352,7 +1368,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	case <-pongs:
 	default:
 	}
-	if err := c.writeControl(frame.OpPing, payload); err != nil {
+	if err := c.writeControl(ctx, frame.OpPing, payload); err != nil {
 		return err
 	}
 	select {
@@ -1385,8 +1401,7 @@ func (c *Conn) keepalive() {
 			c.keep.Load().Reset(wait)
 			return
 		}
-		// Half-open: closing the socket ends the reader with 1006.
-		c.nc.Close()
+		c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrPongTimeout})
 		return
 	}
 	c.pingSent = 0
@@ -1394,19 +1409,31 @@ func (c *Conn) keepalive() {
 		c.keep.Load().Reset(c.opts.PingInterval - idle)
 		return
 	}
-	if err := c.writeControl(frame.OpPing, nil); err != nil {
+	// A writer blocked on a peer that does not read holds frameMu: the
+	// ping's wait for it counts against PongTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PongTimeout)
+	err := c.writeControl(ctx, frame.OpPing, nil)
+	cancel()
+	if isTimeout(err) {
+		c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrPongTimeout})
+		return
+	}
+	if err != nil {
 		return
 	}
 	c.pingSent = now.UnixNano()
-	c.keep.Load().Reset(c.opts.PongTimeout)
+	c.keep.Load().Reset(max(c.opts.PongTimeout-time.Since(now), 0))
 }
 
 // ---- Closing ----
 
-// Close sends a close frame with code and reason, waits up to CloseTimeout
-// for the peer's, and closes the connection. It returns nil when the close
-// handshake completed. Close may be called from any goroutine, any number of
-// times.
+// Close sends a close frame with code and reason, waits for the peer's, and
+// closes the connection, all within CloseTimeout whatever other goroutines
+// are doing. It returns nil when the close handshake completed. A writer
+// blocked on a peer that does not read fails with a timeout when that time
+// is up, and Close then returns an error too: its close frame could not be
+// sent. A reader running meanwhile returns the *CloseError. Close may be
+// called from any goroutine, any number of times.
 func (c *Conn) Close(code CloseCode, reason string) error {
 	var err error
 	c.closeOnce.Do(func() { err = c.close(code, reason) })
@@ -1418,14 +1445,17 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 }
 
 func (c *Conn) close(code CloseCode, reason string) error {
+	// One CloseTimeout bounds the whole close: the wait for other writers,
+	// the close frame's write and the wait for the peer's.
+	deadline := time.Now().Add(c.opts.CloseTimeout)
 	if c.closeSent.CompareAndSwap(false, true) {
 		var b [frame.MaxControlPayload]byte
-		if err := c.writeControl(frame.OpClose, frame.AppendClose(b[:0], code, reason)); err != nil {
+		if err := c.writeClose(frame.AppendClose(b[:0], code, reason), deadline); err != nil {
 			c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: err})
 			return err
 		}
 	}
-	timer := time.AfterFunc(c.opts.CloseTimeout, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+	timer := time.AfterFunc(time.Until(deadline), func() { c.nc.SetReadDeadline(aLongTimeAgo) })
 	defer timer.Stop()
 	if c.readMu.TryLock() {
 		// No reader is running: drain until the peer's close.
@@ -1448,10 +1478,12 @@ func (c *Conn) close(code CloseCode, reason string) error {
 		}
 		c.readMu.Unlock()
 	} else {
+		wait := time.NewTimer(time.Until(deadline))
 		select {
 		case <-c.done:
-		case <-time.After(c.opts.CloseTimeout):
+		case <-wait.C:
 		}
+		wait.Stop()
 	}
 	if ce := c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrClosed}); ce.Local {
 		return ce

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/pushwire/pushwire/frame"
 )
@@ -75,14 +76,22 @@ type CloseError struct {
 
 func (e *CloseError) Unwrap() error { return e.Err }
 
+// Error says who ended the connection, with which code and reason, and
+// why, when this side failed it or the transport broke.
 func (e *CloseError) Error() string {
-	who := "peer"
-	if e.Local {
-		who = "local"
+	who := "closed by peer"
+	switch {
+	case e.Local:
+		who = "closed by this side"
+	case e.Code == CloseAbnormal:
+		who = "connection lost"
 	}
-	s := "websocket: closed by " + who + ": " + strconv.Itoa(int(e.Code))
+	s := "websocket: " + who + ": " + strconv.Itoa(int(e.Code))
 	if e.Reason != "" {
 		s += " " + strconv.Quote(e.Reason)
+	}
+	if e.Err != nil && e.Err != ErrClosed {
+		s += ": " + strings.TrimPrefix(e.Err.Error(), "websocket: ")
 	}
 	return s
 }
@@ -95,6 +104,11 @@ func CloseStatus(err error) CloseCode {
 	}
 	return 0
 }
+
+// ErrPongTimeout is the cause (CloseError.Err) of a connection that the
+// keepalive failed: the peer left its ping unanswered for PongTimeout, or
+// read so little that the ping could not even be sent in that time.
+var ErrPongTimeout = errors.New("websocket: peer did not answer the keepalive ping in time")
 
 // ErrClosed is returned by calls made after this side closed the connection.
 var ErrClosed = errors.New("websocket: use of closed connection")
