@@ -16,4 +16,26 @@
 // the protocol fails the connection with its close code (1002 for framing,
 // 1007 for invalid UTF-8, 1009 for a message over the read limit), reported
 // to the reader as a *CloseError.
+//
+// # How a message flows
+//
+// The files, in the order a message meets them:
+//
+//   - accept.go, dial.go: the opening handshake (package handshake) makes a
+//     Conn (conn.go: the struct, its reader and writer state and the lock
+//     guarding each; options.go: its Options).
+//   - socket_unix.go: the socket reader, which reads through the raw socket
+//     and gives the buffers (buffers.go) back to their pools while the
+//     connection is idle.
+//   - read.go: ReadMessage, from the bytes read to a whole message: the
+//     one-frame fast path, then frame by frame, with control frames
+//     (control.go) answered on the way; compress.go inflates.
+//   - reader.go: NextReader, the same path as a stream.
+//   - write.go: WriteMessage and the frame lock every writer takes;
+//     compress.go deflates; coalesce.go holds frames for one system call
+//     with CoalesceWrites.
+//   - writer.go: NextWriter, a message written as fragments.
+//   - control.go: pings, pongs and the keepalive; close.go: the close
+//     handshake, how a connection ends and the errors that say so.
+//   - context.go: contexts and deadlines on both paths.
 package conn

@@ -96,7 +96,7 @@ func written(t *testing.T, out []byte, role conn.Role) []sentFrame {
 		if err != nil {
 			t.Fatalf("our own output does not parse: %v", err)
 		}
-		if h.Masked == bool(role) {
+		if h.Masked == (role == conn.Server) {
 			t.Fatalf("a %v wrote masked=%v", role, h.Masked)
 		}
 		p := append([]byte(nil), out[n:n+int(h.Length)]...)

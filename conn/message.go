@@ -2,12 +2,8 @@ package conn
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strconv"
-	"strings"
-
-	"github.com/pushwire/pushwire/frame"
 )
 
 // MessageType is the type of a data message.
@@ -44,71 +40,3 @@ type MessageConn interface {
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
 }
-
-// CloseCode is a close status code (RFC 6455 section 7.4).
-type CloseCode = frame.CloseCode
-
-// The close codes; see frame for the full list.
-const (
-	CloseNormal          = frame.CloseNormal
-	CloseGoingAway       = frame.CloseGoingAway
-	CloseProtocolError   = frame.CloseProtocolError
-	CloseUnsupportedData = frame.CloseUnsupportedData
-	CloseNoStatus        = frame.CloseNoStatus
-	CloseAbnormal        = frame.CloseAbnormal
-	CloseInvalidPayload  = frame.CloseInvalidPayload
-	ClosePolicyViolation = frame.ClosePolicyViolation
-	CloseTooBig          = frame.CloseTooBig
-	CloseInternalError   = frame.CloseInternalError
-	CloseTryAgainLater   = frame.CloseTryAgainLater
-)
-
-// CloseError reports how the connection was closed: the code and reason of
-// the peer's close frame, or the code this side closed with when it failed
-// the connection (Local is then true), or CloseAbnormal when the transport
-// ended without any close.
-type CloseError struct {
-	Code   CloseCode
-	Reason string
-	Local  bool
-	Err    error // the cause of a local failure, if any
-}
-
-func (e *CloseError) Unwrap() error { return e.Err }
-
-// Error says who ended the connection, with which code and reason, and
-// why, when this side failed it or the transport broke.
-func (e *CloseError) Error() string {
-	who := "closed by peer"
-	switch {
-	case e.Local:
-		who = "closed by this side"
-	case e.Code == CloseAbnormal:
-		who = "connection lost"
-	}
-	s := "websocket: " + who + ": " + strconv.Itoa(int(e.Code))
-	if e.Reason != "" {
-		s += " " + strconv.Quote(e.Reason)
-	}
-	if e.Err != nil && e.Err != ErrClosed {
-		s += ": " + strings.TrimPrefix(e.Err.Error(), "websocket: ")
-	}
-	return s
-}
-
-// CloseStatus returns the close code carried by err, or 0 if err is not a
-// close.
-func CloseStatus(err error) CloseCode {
-	if ce, ok := errors.AsType[*CloseError](err); ok {
-		return ce.Code
-	}
-	return 0
-}
-
-// ErrPongTimeout is the cause (CloseError.Err) of a connection that the
-// keepalive failed: the peer left its ping unanswered for PongTimeout, or
-// read so little that the ping could not even be sent in that time.
-var ErrPongTimeout = errors.New("websocket: peer did not answer the keepalive ping in time")
-
-// ErrClosed is returned by calls made after this side closed the connection.
-var ErrClosed = errors.New("websocket: use of closed connection")

@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"time"
@@ -30,15 +29,6 @@ type AcceptOptions struct {
 	// request.
 	HandshakeTimeout time.Duration
 	MaxHeaderBytes   int
-}
-
-// DialOptions configure the client side of the opening handshake and the
-// connection it makes.
-type DialOptions struct {
-	Options
-	handshake.DialOptions
-	// Compression offers permessage-deflate.
-	Compression *deflate.Config
 }
 
 // Accept upgrades an HTTP request to a WebSocket connection. On failure it
@@ -79,27 +69,6 @@ func acceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {
 		return nil, err
 	}
 	c := newConn(nc, Server, res.Buffered, optionsOf(opts), neg.codec(true))
-	c.subprotocol = res.Subprotocol
-	return c, nil
-}
-
-// Dial opens a WebSocket connection to a ws:// or wss:// URL. ctx bounds the
-// opening handshake only.
-func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
-	var do handshake.DialOptions
-	var o *Options
-	neg := &negotiation{}
-	if opts != nil {
-		do = opts.DialOptions
-		o = &opts.Options
-		neg.cfg = opts.Compression
-	}
-	neg.offer(&do)
-	nc, res, err := handshake.Dial(ctx, url, &do)
-	if err != nil {
-		return nil, err
-	}
-	c := newConn(nc, Client, res.Buffered, o, neg.codec(false))
 	c.subprotocol = res.Subprotocol
 	return c, nil
 }

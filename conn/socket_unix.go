@@ -31,11 +31,11 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// rawReader reads into rbuf through the raw connection. When the socket has
+// payloadReader reads into rbuf through the raw connection. When the socket has
 // nothing and rbuf holds nothing either, it gives the buffers back to their
 // pools before parking, so that an idle connection holds no buffer; the
 // system calls are the same as nc.Read's.
-type rawRead struct {
+type socketReader struct {
 	c   *Conn
 	rc  syscall.RawConn
 	fn  func(fd uintptr) bool // r.try, made once
@@ -43,7 +43,7 @@ type rawRead struct {
 	err error
 }
 
-func (r *rawRead) init(c *Conn, rc syscall.RawConn) {
+func (r *socketReader) init(c *Conn, rc syscall.RawConn) {
 	r.c, r.rc = c, rc
 	r.fn = r.try
 }
@@ -51,7 +51,7 @@ func (r *rawRead) init(c *Conn, rc syscall.RawConn) {
 // read reads once. With CoalesceWrites, held frames go out first when early
 // is set (at a message boundary, where the peer may be waiting for them),
 // else only if the socket has nothing.
-func (r *rawRead) read(early bool) (int, error) {
+func (r *socketReader) read(early bool) (int, error) {
 	c := r.c
 	r.n, r.err = 0, nil
 	if early && c.opts.CoalesceWrites {
@@ -67,7 +67,7 @@ func (r *rawRead) read(early bool) (int, error) {
 	return r.n, r.err
 }
 
-func (r *rawRead) try(fd uintptr) bool {
+func (r *socketReader) try(fd uintptr) bool {
 	c := r.c
 	c.readBuf()
 	for {

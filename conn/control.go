@@ -1,0 +1,166 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/mask"
+)
+
+// Control frames: answering the peer's, pings and the keepalive.
+
+// control handles a control frame whose header was just read.
+func (c *Conn) control(h frame.Header) error {
+	n := int(h.Length)
+	if err := c.fill(n); err != nil {
+		return err
+	}
+	// Unmasked in place: the bytes are consumed, and nothing reads rbuf
+	// before this returns.
+	p := c.rbuf[c.r : c.r+n : c.r+n]
+	c.r += n
+	if h.Masked {
+		mask.XOR(p, h.Key, 0)
+	}
+	switch h.Op {
+	case frame.OpPing:
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(p)
+		}
+		if c.closeSent.Load() {
+			return nil
+		}
+		if err := c.writeControl(context.Background(), frame.OpPong, p); err != nil && !errors.Is(err, ErrClosed) {
+			return err
+		}
+	case frame.OpPong:
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(p)
+		}
+		if ch := c.pongs.Load(); ch != nil {
+			select {
+			case *ch <- struct{}{}:
+			default:
+			}
+		}
+	case frame.OpClose:
+		return c.peerClosed(p)
+	}
+	return nil
+}
+
+// peerClosed answers the peer's close frame and ends the connection.
+func (c *Conn) peerClosed(p []byte) error {
+	code, reason, err := frame.ParseClose(p)
+	if err != nil {
+		return err
+	}
+	ce := &CloseError{Code: code, Reason: string(reason)}
+	if c.closeSent.CompareAndSwap(false, true) {
+		// Echo the code, as RFC 6455 section 5.5.1 suggests.
+		var b [2]byte
+		c.writeClose(frame.AppendClose(b[:0], code, ""), time.Now().Add(c.opts.CloseTimeout))
+	}
+	if !c.server {
+		// The server closes the TCP connection first (RFC 6455 section
+		// 7.1.1); wait a bounded time for it.
+		c.drain()
+	}
+	return c.finish(ce)
+}
+
+// writeControl sends one control frame; ctx bounds the wait for other
+// writers and the write.
+func (c *Conn) writeControl(ctx context.Context, op frame.Opcode, p []byte) error {
+	if err := c.lockFrame(ctx); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
+	return c.writeFrameContext(ctx, frame.Header{Fin: true, Op: op}, p)
+}
+
+// writeClose sends a close frame by deadline, whatever other writers are
+// doing: the socket's write deadline moves to deadline before the wait for
+// frameMu, so that a writer blocked on a peer that does not read gives the
+// lock up by then (its write fails with a timeout).
+func (c *Conn) writeClose(p []byte, deadline time.Time) error {
+	c.wdeadline.Store(deadline.UnixNano())
+	c.nc.SetWriteDeadline(deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := c.writeControl(ctx, frame.OpClose, p); err != nil {
+		return fmt.Errorf("websocket: close frame not sent within CloseTimeout (%v): %w", c.opts.CloseTimeout, err)
+	}
+	return nil
+}
+
+// Ping sends a ping and waits for a pong. A reader must be running: pongs are
+// received by ReadMessage or NextReader on another goroutine.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if len(payload) > frame.MaxControlPayload {
+		return frame.ErrControlTooLong
+	}
+	pongs := c.pongChan()
+	select {
+	case <-pongs:
+	default:
+	}
+	if err := c.writeControl(ctx, frame.OpPing, payload); err != nil {
+		return err
+	}
+	select {
+	case <-pongs:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.final.Load()
+	}
+}
+
+func (c *Conn) pongChan() chan struct{} {
+	if ch := c.pongs.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{}, 1)
+	c.pongs.CompareAndSwap(nil, &ch)
+	return *c.pongs.Load()
+}
+
+// keepalive runs on a timer: it pings a peer that has been silent for
+// PingInterval, and fails one that has left that ping unanswered (sent
+// nothing at all) for PongTimeout. Runs of the timer never overlap.
+func (c *Conn) keepalive() {
+	now := time.Now()
+	last := c.lastRead.Load()
+	if c.pingSent != 0 && last < c.pingSent {
+		if wait := time.Duration(c.pingSent + int64(c.opts.PongTimeout) - now.UnixNano()); wait > 0 {
+			c.keep.Load().Reset(wait)
+			return
+		}
+		c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrPongTimeout})
+		return
+	}
+	c.pingSent = 0
+	if idle := now.Sub(time.Unix(0, last)); idle < c.opts.PingInterval {
+		c.keep.Load().Reset(c.opts.PingInterval - idle)
+		return
+	}
+	// A writer blocked on a peer that does not read holds frameMu: the
+	// ping's wait for it counts against PongTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PongTimeout)
+	err := c.writeControl(ctx, frame.OpPing, nil)
+	cancel()
+	if isTimeout(err) {
+		c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrPongTimeout})
+		return
+	}
+	if err != nil {
+		return
+	}
+	c.pingSent = now.UnixNano()
+	c.keep.Load().Reset(max(c.opts.PongTimeout-time.Since(now), 0))
+}

@@ -1,0 +1,206 @@
+package conn
+
+import (
+	"context"
+	"sync"
+
+	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/mask"
+)
+
+// The whole-message write path and the frame lock every writer takes.
+
+// WriteMessage sends p as one message of type typ, in one frame. A cancelled
+// ctx abandons the wait for other writers; once the frame is under way, it
+// fails the connection.
+func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
+	op := frame.OpBinary
+	if typ == Text {
+		op = frame.OpText
+	}
+	if err := c.lockMessage(ctx); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
+	if c.codec != nil && len(p) >= c.codec.threshold {
+		return c.writeCompressed(ctx, op, p)
+	}
+	return c.writeFrameContext(ctx, frame.Header{Fin: true, Op: op}, p)
+}
+
+// lockMessage takes frameMu at a point where a data message may begin: no
+// streamed message is open.
+func (c *Conn) lockMessage(ctx context.Context) error {
+	for {
+		if err := c.lockFrame(ctx); err != nil {
+			return err
+		}
+		if !c.streaming {
+			return nil
+		}
+		c.unlockFrame()
+		select {
+		case <-c.frameFree:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrClosed
+		}
+	}
+}
+
+// lockFrame takes frameMu, waiting on frameFree while it is held so that
+// ctx can abandon the wait.
+func (c *Conn) lockFrame(ctx context.Context) error {
+	for !c.frameMu.TryLock() {
+		select {
+		case <-c.frameFree:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// unlockFrame frees frameMu and wakes a waiter, if any. Every unlock leaves
+// a token, so a waiter that takes one and finds the lock held again waits
+// for that holder's. Once a token sits in frameFree, the send fails fast
+// without taking the channel's lock.
+//
+// A reader that found frameMu held when it went to send the held frames
+// left them to the holder: with the reader waiting, they go now.
+func (c *Conn) unlockFrame() {
+	c.frameMu.Unlock()
+	select {
+	case c.frameFree <- struct{}{}:
+	default:
+	}
+	if c.opts.CoalesceWrites && c.waiting.Load() && c.held.Load() {
+		c.sendHeldNow()
+	}
+}
+
+// writeFrameContext is writeFrame with ctx able to cut it short. The caller
+// holds frameMu.
+func (c *Conn) writeFrameContext(ctx context.Context, h frame.Header, p []byte) error {
+	if err := c.wctx.arm(ctx); err != nil {
+		return err
+	}
+	return c.wctx.result(c.writeFrame(h, p))
+}
+
+// writeFrame writes one frame, header and payload in one system call where
+// they fit the buffer (or with writev where they do not), after any frames
+// held by CoalesceWrites. The caller holds frameMu.
+func (c *Conn) writeFrame(h frame.Header, p []byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if h.Op != frame.OpClose && c.closeSent.Load() {
+		return ErrClosed
+	}
+	c.writeBuf()
+	h.Length = int64(len(p))
+	if !c.server {
+		h.Masked = true
+		k := uint32(c.rng.Uint64())
+		h.Key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+	}
+	held := len(c.wbuf)
+	var b []byte
+	if h.Fin && !h.Masked && h.Length <= 125 {
+		// The commonest header, without the call to AppendHeader (about
+		// 7 ns a message).
+		b = append(c.wbuf, 0x80|h.Rsv<<4|byte(h.Op), byte(h.Length))
+	} else {
+		b = frame.AppendHeader(c.wbuf, h)
+	}
+	var n int64
+	var err error
+	switch {
+	case len(b)+len(p) <= cap(b):
+		b = append(b, p...)
+		if h.Masked {
+			mask.XOR(b[len(b)-len(p):], h.Key, 0)
+		}
+		if c.opts.CoalesceWrites && !h.Op.IsControl() {
+			c.wbuf = b
+			if !c.held.Load() { // set since the last send: no store needed
+				c.held.Store(true)
+			}
+			if !c.waiting.Load() {
+				return nil
+			}
+		}
+		var m int
+		m, err = c.nc.Write(b)
+		n = int64(m)
+	case !h.Masked:
+		c.needLargeWrite(h, p, held)
+		c.bufArr = [2][]byte{b, p}
+		c.bufs = c.bufArr[:]
+		n, err = c.bufs.WriteTo(c.nc)
+		c.bufArr = [2][]byte{}
+	default:
+		c.needLargeWrite(h, p, held)
+		// The payload is the caller's: mask a copy, in chunks of a pooled
+		// buffer larger than wbuf, so that a large message costs few system
+		// calls without every client keeping a large buffer.
+		if len(b) >= maskChunk {
+			// Held frames (only with a write buffer that large) would leave
+			// no room for the payload: they go first.
+			var m int
+			m, err = c.nc.Write(b[:held])
+			n = int64(m)
+			b = b[held:]
+		}
+		sp := maskPool.Get().(*[]byte)
+		chunk := append((*sp)[:0], b...)
+		pos := 0
+		for len(p) > 0 && err == nil {
+			k := min(len(p), cap(chunk)-len(chunk))
+			chunk = append(chunk, p[:k]...)
+			pos = mask.XOR(chunk[len(chunk)-k:], h.Key, pos)
+			var m int
+			m, err = c.nc.Write(chunk)
+			n += int64(m)
+			p = p[k:]
+			chunk = chunk[:0]
+		}
+		maskPool.Put(sp)
+	}
+	return c.wrote(n, err, held > 0)
+}
+
+// needLargeWrite notes that a data frame of at most half the default buffer
+// did not fit after the held ones: the next wbuf is large, to hold more.
+// Larger frames gain less from sharing a write (see sizeRead).
+func (c *Conn) needLargeWrite(h frame.Header, p []byte, held int) {
+	if c.opts.CoalesceWrites && held > 0 && !h.Op.IsControl() && len(p) <= DefaultWriteBufferSize/2 {
+		c.largeWrite = true
+	}
+}
+
+// wrote empties wbuf after a write of n bytes, and fails the connection if
+// the write failed part way or lost held frames.
+func (c *Conn) wrote(n int64, err error, held bool) error {
+	c.wbuf = c.wbuf[:0]
+	if c.opts.CoalesceWrites {
+		c.held.Store(false)
+	}
+	if err != nil && (n > 0 || held || !isTimeout(err)) {
+		// Part of a frame may be out, or a message the caller was told is
+		// sent is not: the stream cannot continue.
+		c.writeErr = err
+		c.nc.Close()
+	}
+	return err
+}
+
+// maskChunk is the size of the buffers a client masks large payloads in.
+const maskChunk = 64 << 10
+
+var maskPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, maskChunk)
+	return &b
+}}
