@@ -35,6 +35,8 @@ type lib struct {
 
 var libs = []lib{
 	{"pushwire", pushwireMem, pushwireServe, pushwireDial, []compMode{takeover, noTakeover}},
+	{"pushwire-http", pushwireMem, pushwireServeHTTP, pushwireDial, []compMode{takeover, noTakeover}},
+	{"pushwire-handler", pushwireMem, pushwireServeHandler, pushwireDial, []compMode{takeover, noTakeover}},
 	{"gorilla", gorillaMem, gorillaServe, gorillaDial, []compMode{noTakeover}}, // it knows no context takeover
 	{"gobwas", gobwasMem, gobwasServe, gobwasDial, nil},                        // wsflate is not benchmarked
 	{"coder", coderMem, coderServe, coderDial, []compMode{takeover, noTakeover}},
@@ -158,6 +160,36 @@ func pushwireServe(ln net.Listener, m compMode, ready func()) *tcpServer {
 		}
 		pushwireEcho(c, -1, ready)
 	})
+}
+
+// pushwireServeHTTP is pushwire behind net/http, reading in the handler as
+// the README's first example does.
+func pushwireServeHTTP(ln net.Listener, m compMode, ready func()) *tcpServer {
+	return serveHTTP(ln, func(w http.ResponseWriter, r *http.Request) {
+		c, err := conn.Accept(w, r, &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()})
+		if err != nil {
+			return
+		}
+		defer c.NetConn().Close()
+		pushwireEcho(c, -1, ready)
+	})
+}
+
+// pushwireServeHandler is pushwire behind net/http through conn.Handler,
+// which serves each connection on a goroutine of its own, so that net/http
+// drops its state for the request.
+func pushwireServeHandler(ln net.Listener, m compMode, ready func()) *tcpServer {
+	var s *tcpServer
+	s = serveHTTP(ln, (&conn.Handler{
+		Options: &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()},
+		Serve: func(c *conn.Conn, _ *http.Request) {
+			s.wg.Add(1)
+			defer s.wg.Done()
+			defer c.NetConn().Close()
+			pushwireEcho(c, -1, ready)
+		},
+	}).ServeHTTP)
+	return s
 }
 
 type pushwireClient struct{ c *conn.Conn }

@@ -11,7 +11,7 @@ import (
 	"github.com/pushwire/pushwire/frame"
 )
 
-func listen(b *testing.B) net.Listener {
+func listen(b testing.TB) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -97,3 +97,27 @@ func serverOptions(opts *AcceptOptions) (*handshake.ServerOptions, *negotiation)
 	}
 	return so, neg
 }
+
+// Handler is an http.Handler that upgrades each request with Accept and
+// runs Serve for the connection on a goroutine of its own, returning from
+// ServeHTTP at once. net/http then drops what it keeps for a request (its
+// buffered reader and writer, the request's state, and the handler
+// goroutine's stack, grown while parsing the request): a handler that reads
+// the connection in place keeps all that for the connection's life, about
+// 16 KiB of an idle connection's 20 (bench/RESULTS.md, IdleConnMemory).
+//
+// r's context is done once Serve starts: bound Serve's calls with contexts
+// of its own. A request that does not upgrade was answered by Accept.
+type Handler struct {
+	Options *AcceptOptions
+	Serve   func(c *Conn, r *http.Request)
+}
+
+// ServeHTTP upgrades the request and starts Serve.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := Accept(w, r, h.Options)
+	if err != nil {
+		return
+	}
+	go h.Serve(c, r)
+}

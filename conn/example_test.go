@@ -46,6 +46,43 @@ func Example() {
 	// <nil>
 }
 
+// A server behind net/http that keeps nothing of net/http's per-request
+// state while its connections are open: Serve runs on a goroutine of its
+// own.
+func ExampleHandler() {
+	srv := httptest.NewServer(&conn.Handler{
+		Serve: func(c *conn.Conn, r *http.Request) {
+			ctx := context.Background() // r.Context() is done by now
+			var buf []byte
+			for {
+				typ, msg, err := c.ReadMessage(ctx, buf)
+				if err != nil {
+					return
+				}
+				if err := c.WriteMessage(ctx, typ, msg); err != nil {
+					return
+				}
+				buf = msg
+			}
+		},
+	})
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := conn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c.WriteMessage(ctx, conn.Text, []byte("hello"))
+	typ, msg, _ := c.ReadMessage(ctx, nil)
+	fmt.Println(typ, string(msg))
+	fmt.Println(c.Close(conn.CloseNormal, "bye"))
+	// Output:
+	// text hello
+	// <nil>
+}
+
 // A message streamed in pieces arrives as one.
 func ExampleConn_NextWriter() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
