@@ -46,8 +46,8 @@ func (c *Conn) sendHeld() error {
 	if len(c.wbuf) <= DefaultWriteBufferSize {
 		c.largeWrite = false // what was held would have fit the default buffer
 	}
-	n, err := c.nc.Write(c.wbuf)
-	return c.wrote(int64(n), err, true)
+	n, err := c.netWrite(c.wbuf)
+	return c.wrote(n, err, true)
 }
 
 // Flush sends the messages that CoalesceWrites holds, if any. A cancelled

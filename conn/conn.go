@@ -56,7 +56,8 @@ type Conn struct {
 	largeWrite bool // held frames filled wbuf: the next one is large
 	wbuf       []byte
 	bufArr     [2][]byte
-	bufs       net.Buffers // over bufArr, a field so that writev does not allocate
+	bufs       net.Buffers   // over bufArr, a field so that writev does not allocate
+	sockw      *socketWriter // writes through the raw socket, or nil
 	rng        *rand.ChaCha8
 	writeErr   error          // sticky, under frameMu
 	mw         *messageWriter // made by the first NextWriter
@@ -108,6 +109,8 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 	}
 	c.rctx.init(c, true)
 	c.wctx.init(c, false)
+	c.wctx.timeout = c.opts.WriteTimeout
+	c.wctx.moved = c.opts.WriteTimeout > 0 // see bound
 	if len(buffered) > 0 {
 		c.rbuf = make([]byte, max(c.opts.ReadBufferSize, len(buffered)))
 		c.w = copy(c.rbuf, buffered)
@@ -115,6 +118,8 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 	if rc := rawConnOf(nc); rc != nil {
 		c.sock = new(socketReader)
 		c.sock.init(c, rc)
+		c.sockw = newSocketWriter(c, rc)
+		c.wctx.lazy = c.sockw != nil
 	}
 	if !c.server {
 		var seed [32]byte

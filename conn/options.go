@@ -41,6 +41,13 @@ type Options struct {
 	// is blocked on it.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
+	// WriteTimeout, if set, bounds each write: a frame not on its way to
+	// the peer within it fails the write with a timeout (and the
+	// connection, if part of the frame went out). Cheaper than a
+	// context.WithTimeout per call, though that costs no allocation here
+	// either: a context's deadline moves the socket's deadline, and the
+	// context is watched for cancellation only when a write must wait.
+	WriteTimeout time.Duration
 	// OnPing and OnPong are called by the reader for each ping and pong, with
 	// a payload that is valid only during the call. A pong answers every
 	// ping without help from OnPing.

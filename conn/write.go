@@ -132,15 +132,10 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 				return nil
 			}
 		}
-		var m int
-		m, err = c.nc.Write(b)
-		n = int64(m)
+		n, err = c.netWrite(b)
 	case !h.Masked:
 		c.needLargeWrite(h, p, held)
-		c.bufArr = [2][]byte{b, p}
-		c.bufs = c.bufArr[:]
-		n, err = c.bufs.WriteTo(c.nc)
-		c.bufArr = [2][]byte{}
+		n, err = c.netWritev(b, p)
 	default:
 		c.needLargeWrite(h, p, held)
 		// The payload is the caller's: mask a copy, in chunks of a pooled
@@ -149,9 +144,7 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		if len(b) >= maskChunk {
 			// Held frames (only with a write buffer that large) would leave
 			// no room for the payload: they go first.
-			var m int
-			m, err = c.nc.Write(b[:held])
-			n = int64(m)
+			n, err = c.netWrite(b[:held])
 			b = b[held:]
 		}
 		sp := maskPool.Get().(*[]byte)
@@ -161,9 +154,9 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 			k := min(len(p), cap(chunk)-len(chunk))
 			chunk = append(chunk, p[:k]...)
 			pos = mask.XOR(chunk[len(chunk)-k:], h.Key, pos)
-			var m int
-			m, err = c.nc.Write(chunk)
-			n += int64(m)
+			var m int64
+			m, err = c.netWrite(chunk)
+			n += m
 			p = p[k:]
 			chunk = chunk[:0]
 		}
@@ -195,6 +188,15 @@ func (c *Conn) wrote(n int64, err error, held bool) error {
 		c.nc.Close()
 	}
 	return err
+}
+
+// ncWritev writes a then b to nc with writev, where nc can.
+func (c *Conn) ncWritev(a, b []byte) (int64, error) {
+	c.bufArr = [2][]byte{a, b}
+	c.bufs = c.bufArr[:]
+	n, err := c.bufs.WriteTo(c.nc)
+	c.bufArr = [2][]byte{}
+	return n, err
 }
 
 // maskChunk is the size of the buffers a client masks large payloads in.

@@ -1,0 +1,147 @@
+package conn_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/internal/leaktest"
+)
+
+// A write with a fresh context.WithTimeout per call allocates nothing of
+// its own: the allocations are the context package's, counted apart.
+func TestWriteTimeoutContextAllocs(t *testing.T) {
+	srv, cli := connPair(t, transports[1], nil, nil)
+	go func() {
+		var buf []byte
+		for {
+			_, msg, err := cli.ReadMessage(bg, buf)
+			if err != nil {
+				return
+			}
+			buf = msg
+		}
+	}()
+	msg := payload(1024, false)
+	ctxOnly := testing.AllocsPerRun(200, func() {
+		_, cancel := context.WithTimeout(bg, time.Minute)
+		cancel()
+	})
+	write := testing.AllocsPerRun(200, func() {
+		ctx, cancel := context.WithTimeout(bg, time.Minute)
+		if err := srv.WriteMessage(ctx, conn.Binary, msg); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	})
+	t.Logf("context.WithTimeout alone: %v allocations; with a write: %v", ctxOnly, write)
+	// A write that finds the socket full registers a watcher: allow for
+	// the rare one, not for one each time.
+	if write > ctxOnly+0.1 {
+		t.Errorf("a write under a fresh timeout context allocates %v times, the context alone %v", write, ctxOnly)
+	}
+}
+
+// Each way of bounding a write ends a write to a peer that does not read,
+// with the error that says which bound it was; the connection fails, since
+// part of the frame went out.
+func TestBoundedWriteToStalledPeer(t *testing.T) {
+	const bound = 200 * time.Millisecond
+	rows := []struct {
+		name  string
+		opts  conn.Options
+		ctx   func() (context.Context, func())
+		after func(cancel func()) // runs while the write is blocked
+		want  error
+	}{
+		{
+			name: "WriteTimeout", opts: conn.Options{WriteTimeout: bound},
+			ctx:  func() (context.Context, func()) { return bg, func() {} },
+			want: os.ErrDeadlineExceeded,
+		},
+		{
+			name: "context deadline",
+			ctx:  func() (context.Context, func()) { return context.WithTimeout(bg, bound) },
+			want: context.DeadlineExceeded,
+		},
+		{
+			name:  "context cancelled while blocked",
+			ctx:   func() (context.Context, func()) { return context.WithCancel(bg) },
+			after: func(cancel func()) { time.Sleep(bound); cancel() },
+			want:  context.Canceled,
+		},
+		{
+			name:  "deadline far off, cancelled while blocked",
+			ctx:   func() (context.Context, func()) { return context.WithTimeout(bg, time.Hour) },
+			after: func(cancel func()) { time.Sleep(bound); cancel() },
+			want:  context.Canceled,
+		},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			defer leaktest.Check(t)()
+			a, b := tcpPair(t)
+			a.(*net.TCPConn).SetWriteBuffer(16 << 10)
+			b.(*net.TCPConn).SetReadBuffer(16 << 10)
+			c := conn.New(a, conn.Server, nil, &r.opts)
+			ctx, cancel := r.ctx()
+			defer cancel()
+			if r.after != nil {
+				go r.after(cancel)
+			}
+			msg := make([]byte, 1<<20)
+			start := time.Now()
+			err := c.WriteMessage(ctx, conn.Binary, msg)
+			took := time.Since(start)
+			t.Logf("%v after %v", err, took)
+			if !errors.Is(err, r.want) {
+				t.Fatalf("write: %v, want %v", err, r.want)
+			}
+			if took > 5*time.Second { // a hang guard, not a timing
+				t.Errorf("the write took %v", took)
+			}
+			if err := c.WriteMessage(bg, conn.Binary, []byte("x")); err == nil {
+				t.Error("a write after a frame cut in half succeeded")
+			}
+			c.Close(conn.CloseNormal, "")
+		})
+	}
+}
+
+// A context's deadline applied to one write does not outlive it: the next
+// write, without a context, is not cut short by it.
+func TestContextDeadlineDoesNotOutliveWrite(t *testing.T) {
+	defer leaktest.Check(t)()
+	srv, cli := connPair(t, transports[1], nil, nil)
+	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+	if err := srv.WriteMessage(ctx, conn.Text, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	time.Sleep(100 * time.Millisecond) // past the first write's deadline
+	// Large enough to wait for the reader, who starts after a pause.
+	big := make([]byte, 8<<20)
+	done := make(chan error, 1)
+	go func() { done <- srv.WriteMessage(bg, conn.Binary, big) }()
+	time.Sleep(100 * time.Millisecond)
+	for _, want := range []string{"first", ""} {
+		_, msg, err := cli.ReadMessage(bg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want != "" && string(msg) != want {
+			t.Fatalf("read %q, want %q", msg, want)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the write after the context's: %v", err)
+	}
+	closed := make(chan struct{})
+	go func() { srv.Close(conn.CloseNormal, ""); close(closed) }()
+	cli.ReadMessage(bg, nil) // answers the close
+	<-closed
+}
