@@ -134,7 +134,7 @@ func echoStream(c *conn.Conn) {
 	ctx := context.Background()
 	buf := make([]byte, 32<<10)
 	for {
-		typ, r, err := c.NextReader()
+		typ, r, err := c.NextReader(ctx)
 		if err != nil {
 			c.Close(conn.CloseNormal, "")
 			return

@@ -2,7 +2,9 @@ package conn
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +43,7 @@ type CloseError struct {
 	Err    error // the cause of a local failure, if any
 }
 
+// Unwrap returns the cause of a local failure, if any.
 func (e *CloseError) Unwrap() error { return e.Err }
 
 // Error says who ended the connection, with which code and reason, and
@@ -53,12 +56,12 @@ func (e *CloseError) Error() string {
 	case e.Code == CloseAbnormal:
 		who = "connection lost"
 	}
-	s := "websocket: " + who + ": " + strconv.Itoa(int(e.Code))
+	s := "conn: " + who + ": " + strconv.Itoa(int(e.Code))
 	if e.Reason != "" {
 		s += " " + strconv.Quote(e.Reason)
 	}
 	if e.Err != nil && e.Err != ErrClosed {
-		s += ": " + strings.TrimPrefix(e.Err.Error(), "websocket: ")
+		s += ": " + strings.TrimPrefix(e.Err.Error(), "conn: ")
 	}
 	return s
 }
@@ -75,10 +78,12 @@ func CloseStatus(err error) CloseCode {
 // ErrPongTimeout is the cause (CloseError.Err) of a connection that the
 // keepalive failed: the peer left its ping unanswered for PongTimeout, or
 // read so little that the ping could not even be sent in that time.
-var ErrPongTimeout = errors.New("websocket: peer did not answer the keepalive ping in time")
+var ErrPongTimeout = errors.New("conn: peer did not answer the keepalive ping in time")
 
-// ErrClosed is returned by calls made after this side closed the connection.
-var ErrClosed = errors.New("websocket: use of closed connection")
+// ErrClosed is returned by calls made after this side closed the
+// connection. errors.Is(ErrClosed, net.ErrClosed) holds, as for a closed
+// socket.
+var ErrClosed = fmt.Errorf("conn: use of closed connection: %w", net.ErrClosed)
 
 // Close sends a close frame with code and reason, waits for the peer's, and
 // closes the connection, all within CloseTimeout whatever other goroutines

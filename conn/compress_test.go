@@ -151,7 +151,7 @@ func TestSkipUnread(t *testing.T) {
 			for _, m := range append([][]byte{tc.first}, msgs[1:]...) {
 				peer.write(enc(frame.Header{Fin: true, Op: frame.OpText, Masked: true}, m))
 			}
-			_, r, err := srv.NextReader()
+			_, r, err := srv.NextReader(bg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +186,7 @@ func readMessage(c *conn.Conn) ([]byte, error) {
 }
 
 func readStreamed(c *conn.Conn) ([]byte, error) {
-	_, r, err := c.NextReader()
+	_, r, err := c.NextReader(bg)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +306,7 @@ func TestStreamedDeadline(t *testing.T) {
 			srv, peer, enc := serverForFrames(t, compressed)
 			b := enc(frame.Header{Fin: true, Op: frame.OpBinary, Masked: true}, want)
 			peer.write(b[:len(b)/2])
-			_, r, err := srv.NextReader()
+			_, r, err := srv.NextReader(bg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -139,8 +139,12 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
+// LocalAddr returns the local network address of the underlying
+// connection.
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 
+// RemoteAddr returns the peer's network address as the underlying
+// connection sees it: behind a proxy, the proxy's.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // Subprotocol returns the subprotocol the opening handshake agreed on, or ""

@@ -459,7 +459,7 @@ func TestStreaming(t *testing.T) {
 			t.Error("write after close succeeded")
 		}
 	}()
-	typ, r, err := srv.NextReader()
+	typ, r, err := srv.NextReader(bg)
 	if err != nil || typ != conn.Text {
 		t.Fatal(typ, err)
 	}

@@ -92,7 +92,7 @@ func (c *Conn) writeClose(p []byte, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := c.writeControl(ctx, frame.OpClose, p); err != nil {
-		return fmt.Errorf("websocket: close frame not sent within CloseTimeout (%v): %w", c.opts.CloseTimeout, err)
+		return fmt.Errorf("conn: close frame not sent within CloseTimeout (%v): %w", c.opts.CloseTimeout, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package conn_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -143,5 +144,32 @@ func TestContextDeadlineDoesNotOutliveWrite(t *testing.T) {
 	closed := make(chan struct{})
 	go func() { srv.Close(conn.CloseNormal, ""); close(closed) }()
 	cli.ReadMessage(bg, nil) // answers the close
+	<-closed
+}
+
+// NextReader's context bounds the wait for a message and keeps the
+// connection usable, as ReadMessage's does; the reader reads under it.
+func TestNextReaderContext(t *testing.T) {
+	defer leaktest.Check(t)()
+	srv, cli := connPair(t, transports[1], nil, nil)
+	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := srv.NextReader(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("NextReader with nothing to read: %v, want the context's deadline", err)
+	}
+	if err := cli.WriteMessage(bg, conn.Text, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	typ, r, err := srv.NextReader(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil || typ != conn.Text || string(b) != "after" {
+		t.Fatalf("read %v %q %v, want text \"after\"", typ, b, err)
+	}
+	closed := make(chan struct{})
+	go func() { cli.Close(conn.CloseNormal, ""); close(closed) }()
+	srv.ReadMessage(bg, nil)
 	<-closed
 }

@@ -300,7 +300,7 @@ func readPlanned(c *conn.Conn, step byte) (conn.MessageType, []byte, error) {
 	if step == 0 {
 		return c.ReadMessage(bg, nil)
 	}
-	typ, r, err := c.NextReader()
+	typ, r, err := c.NextReader(bg)
 	if err != nil {
 		return 0, nil, err
 	}

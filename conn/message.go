@@ -9,11 +9,13 @@ import (
 // MessageType is the type of a data message.
 type MessageType int
 
+// The two types of data message (RFC 6455 section 5.6): Text is UTF-8.
 const (
 	Text   MessageType = 1
 	Binary MessageType = 2
 )
 
+// String returns "text", "binary", or the number of an invalid type.
 func (t MessageType) String() string {
 	switch t {
 	case Text:

@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"io"
 
 	"github.com/pushwire/pushwire/frame"
@@ -9,31 +10,44 @@ import (
 // Streamed reads: NextReader and the readers under it.
 
 // NextReader returns the next data message as a stream. The reader is valid
-// until the next call to NextReader or ReadMessage.
-func (c *Conn) NextReader() (MessageType, io.Reader, error) {
+// until the next call to NextReader or ReadMessage. ctx bounds the wait for
+// the message and the reader's reads; as with ReadMessage, a cancelled ctx
+// or a deadline before the message begins keeps the connection usable.
+func (c *Conn) NextReader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.final.Load() != nil {
-		return 0, nil, c.final.Load()
+	typ, err := c.nextReader(ctx)
+	if err != nil {
+		return 0, nil, c.rctx.result(err)
 	}
-	c.rctx.disarm()
+	c.mr.ctx = ctx
+	return typ, c.mr, c.rctx.result(nil)
+}
+
+func (c *Conn) nextReader(ctx context.Context) (MessageType, error) {
+	if ce := c.final.Load(); ce != nil {
+		return 0, ce
+	}
+	if err := c.rctx.arm(ctx); err != nil {
+		return 0, err
+	}
 	if err := c.awaitIdle(); err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	if err := c.skipStreamed(); err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	if c.inMsg {
 		// Skip the rest of a message a deadline cut ReadMessage short in.
 		if _, _, err := c.readMessage(c.partial[:0]); err != nil {
-			return 0, nil, err
+			return 0, err
 		}
 	}
 	if err := c.beginMessage(); err != nil {
 		if isTimeout(err) {
-			return 0, nil, err
+			return 0, err
 		}
-		return 0, nil, c.readFailed(err)
+		return 0, c.readFailed(err)
 	}
 	if c.mr == nil {
 		c.mr = &messageReader{c: c, raw: payloadReader{c}}
@@ -42,16 +56,16 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	if c.msgZip {
 		c.mr.zip = c.codec.reader(&c.mr.raw, c.opts.ReadLimit)
 	}
-	typ := Binary
 	if c.msgText {
-		typ = Text
+		return Text, nil
 	}
-	return typ, c.mr, nil
+	return Binary, nil
 }
 
 // messageReader streams one message; raw yields its payload as sent.
 type messageReader struct {
 	c    *Conn
+	ctx  context.Context // NextReader's
 	raw  payloadReader
 	zip  io.Reader
 	open bool // the message has not ended
@@ -64,8 +78,11 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if c.final.Load() != nil {
 		return 0, c.final.Load()
 	}
-	c.rctx.disarm()
-	return r.read(p)
+	if err := c.rctx.arm(r.ctx); err != nil {
+		return 0, err
+	}
+	n, err := r.read(p)
+	return n, c.rctx.result(err)
 }
 
 // skipStreamed reads to its end the message of the last NextReader, if the

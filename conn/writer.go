@@ -10,7 +10,7 @@ import (
 
 // Streamed writes: NextWriter and the writer that fragments a message.
 
-var errWriterClosed = errors.New("websocket: write to a closed message writer")
+var errWriterClosed = errors.New("conn: write to a closed message writer")
 
 // NextWriter starts a message of type typ and returns a writer for its
 // payload; the message is sent in fragments as the writer's buffer fills and

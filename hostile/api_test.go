@@ -101,7 +101,7 @@ func TestCallsAfterClose(t *testing.T) {
 		want func(error) bool
 	}{
 		{"ReadMessage", func() error { _, _, err := c.ReadMessage(bg, nil); return err }, isNormalClose},
-		{"NextReader", func() error { _, _, err := c.NextReader(); return err }, isNormalClose},
+		{"NextReader", func() error { _, _, err := c.NextReader(bg); return err }, isNormalClose},
 		{"WriteMessage", func() error { return c.WriteMessage(bg, conn.Text, []byte("late")) }, isErrClosed},
 		{"NextWriter", func() error {
 			w, err := c.NextWriter(bg, conn.Binary)

@@ -195,7 +195,7 @@ func serve(nc net.Conn, stream, coalesce bool, st *stats) {
 		if stream {
 			var typ conn.MessageType
 			var r io.Reader
-			if typ, r, err = c.NextReader(); err != nil {
+			if typ, r, err = c.NextReader(ctx); err != nil {
 				break
 			}
 			var w io.WriteCloser
@@ -388,7 +388,7 @@ func appendHeader(b []byte, seq uint64, crc uint32) []byte {
 // readStreamed reads the next message through NextReader, a piece at a
 // time, and returns its size, CRC-32 and header.
 func readStreamed(c *conn.Conn, buf []byte) (conn.MessageType, int, uint32, []byte, error) {
-	typ, r, err := c.NextReader()
+	typ, r, err := c.NextReader(context.Background())
 	if err != nil {
 		return 0, 0, 0, nil, err
 	}
