@@ -56,7 +56,7 @@ func (e *CloseError) Error() string {
 	case e.Code == CloseAbnormal:
 		who = "connection lost"
 	}
-	s := "conn: " + who + ": " + strconv.Itoa(int(e.Code))
+	s := "conn: " + who + ": " + e.Code.String()
 	if e.Reason != "" {
 		s += " " + strconv.Quote(e.Reason)
 	}

@@ -115,7 +115,7 @@ func ExampleConn_NextWriter() {
 	fmt.Println(conn.CloseStatus(err))
 	// Output:
 	// got 100000 bytes
-	// 1000
+	// 1000 (normal closure)
 }
 
 // A server that coalesces its writes answers a burst of messages with one

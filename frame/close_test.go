@@ -201,3 +201,22 @@ func TestAppendCloseTruncate(t *testing.T) {
 		})
 	}
 }
+
+func TestCloseCodeString(t *testing.T) {
+	for _, tt := range []struct {
+		code frame.CloseCode
+		want string
+	}{
+		{frame.CloseNormal, "1000 (normal closure)"},
+		{frame.CloseAbnormal, "1006 (abnormal closure)"},
+		{frame.CloseTryAgainLater, "1013 (try again later)"},
+		{3000, "3000 (registered use)"},
+		{4999, "4999 (private use)"},
+		{999, "999"},
+		{1004, "1004"},
+	} {
+		if got := tt.code.String(); got != tt.want {
+			t.Errorf("CloseCode(%d).String() = %q, want %q", uint16(tt.code), got, tt.want)
+		}
+	}
+}

@@ -30,7 +30,7 @@ func ExampleParse() {
 	// 6 frame: header incomplete
 	// 6 <nil>
 	// fin=true op=text masked=true key=37fa213d length=5
-	// 1002 websocket: control frame payload over 125 bytes
+	// 1002 (protocol error) websocket: control frame payload over 125 bytes
 }
 
 func ExampleAppendHeader() {
