@@ -39,8 +39,11 @@ type Conn struct {
 	msgSize   int64
 	frames    int
 	utf8      utf8check.Validator
-	partial   []byte         // message bytes read before a deadline cut ReadMessage short
-	mr        *messageReader // made by the first NextReader
+	partial   []byte // message bytes read before a deadline cut ReadMessage short
+	// The pong goroutine's, while it runs (see answerPing).
+	pong        chan error
+	pongPayload []byte
+	mr          *messageReader // made by the first NextReader
 
 	// Writer state, guarded by frameMu, which admits one frame at a time;
 	// a writer that must wait for it waits on frameFree too, so that a

@@ -12,8 +12,9 @@ import (
 
 // Control frames: answering the peer's, pings and the keepalive.
 
-// control handles a control frame whose header was just read.
-func (c *Conn) control(h frame.Header) error {
+// control handles a control frame whose header was just read. between is
+// set for one between messages, handled at the top of the reader's stack.
+func (c *Conn) control(h frame.Header, between bool) error {
 	n := int(h.Length)
 	if err := c.fill(n); err != nil {
 		return err
@@ -33,7 +34,13 @@ func (c *Conn) control(h frame.Header) error {
 		if c.closeSent.Load() {
 			return nil
 		}
-		if err := c.writeControl(context.Background(), frame.OpPong, p); err != nil && !errors.Is(err, ErrClosed) {
+		var err error
+		if between {
+			err = c.answerPing(p)
+		} else {
+			err = c.writePong(p)
+		}
+		if err != nil && !errors.Is(err, ErrClosed) {
 			return err
 		}
 	case frame.OpPong:
@@ -50,6 +57,47 @@ func (c *Conn) control(h frame.Header) error {
 		return c.peerClosed(p)
 	}
 	return nil
+}
+
+func (c *Conn) writePong(p []byte) error {
+	return c.writeControl(context.Background(), frame.OpPong, p)
+}
+
+// answerPing has the pong goroutine write the pong, and waits for it. The
+// write's call chain is deep: run on the reader's stack, between messages,
+// it would grow the stack an idle connection's goroutine parks on to 4 KiB
+// for good, since a collection shrinks a stack only when less than a
+// quarter of it is in use. Waiting keeps the reader from running ahead of a
+// peer that pings without reading the pongs. The goroutine lasts while
+// pings keep coming (see stopPongs): one start per burst of pings, not one
+// per ping, and an idle connection keeps neither it nor its channel.
+func (c *Conn) answerPing(p []byte) error {
+	if c.pong == nil {
+		c.pong = make(chan error)
+		go c.pongLoop(c.pong)
+	}
+	// The channel alternates: a job (nil, with pongPayload), then its
+	// result.
+	c.pongPayload = p
+	c.pong <- nil
+	return <-c.pong
+}
+
+// pongLoop writes the pongs answerPing asks for until errStopPong.
+func (c *Conn) pongLoop(jobs chan error) {
+	for <-jobs != errStopPong {
+		jobs <- c.writePong(c.pongPayload)
+	}
+}
+
+var errStopPong = errors.New("conn: stop writing pongs")
+
+// stopPongs ends the pong goroutine, if it runs. The caller is the reader.
+func (c *Conn) stopPongs() {
+	if c.pong != nil {
+		c.pong <- errStopPong
+		c.pong, c.pongPayload = nil, nil
+	}
 }
 
 // peerClosed answers the peer's close frame and ends the connection.

@@ -68,11 +68,61 @@ func (c *Conn) awaitIdle() error {
 }
 
 func (c *Conn) readLocked(buf []byte) (MessageType, []byte, error) {
-	if typ, msg, ok := c.readWhole(buf); ok {
-		return typ, msg, c.rctx.result(nil)
-	}
-	typ, buf, err := c.readMessage(buf)
+	typ, buf, err := c.readTop(buf)
+	c.stopPongs()
 	return typ, buf, c.rctx.result(err)
+}
+
+// readTop reads the next message, answering the control frames between
+// messages at the top of the stack (see controlBetween).
+func (c *Conn) readTop(buf []byte) (MessageType, []byte, error) {
+	for {
+		if typ, msg, ok := c.readWhole(buf); ok {
+			return typ, msg, nil
+		}
+		handled, err := c.controlBetween()
+		if err != nil {
+			if !isTimeout(err) {
+				err = c.readFailed(err)
+			}
+			return 0, buf, err
+		}
+		if !handled {
+			break
+		}
+		if c.r == c.w {
+			c.stopPongs() // the wait may be long: no goroutine stays for it
+		}
+		if err := c.awaitIdle(); err != nil {
+			return 0, buf, err
+		}
+	}
+	return c.readMessage(buf)
+}
+
+// controlBetween handles a control frame that sits whole in rbuf between
+// messages, and reports whether there was one. The reader then waits for
+// what follows in awaitIdle, at the top of its stack, and not deep in the
+// general path: a ping would otherwise leave an idle connection's goroutine
+// parked on a stack grown to 4 KiB, which a collection does not shrink;
+// for the same reason its pong is written by another goroutine (answerPing).
+// Anything else, a broken frame included, is left to the general path.
+func (c *Conn) controlBetween() (bool, error) {
+	if c.sock == nil || c.inMsg || len(c.partial) > 0 {
+		return false, nil
+	}
+	h, n, err := frame.Parse(c.rbuf[c.r:c.w])
+	if err != nil || !h.Op.IsControl() || h.Length > int64(c.w-c.r-n) {
+		return false, nil
+	}
+	c.r += n
+	if c.opts.PingInterval > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	if err := c.check.Check(h); err != nil {
+		return true, err
+	}
+	return true, c.control(h, true)
 }
 
 // readWhole reads the next message in the common case, where it is one
@@ -206,7 +256,7 @@ func (c *Conn) nextDataFrame() (frame.Header, error) {
 			c.hdr, c.left, c.maskPos = h, h.Length, 0
 			return h, nil
 		}
-		if err := c.control(h); err != nil {
+		if err := c.control(h, false); err != nil {
 			return h, err
 		}
 	}

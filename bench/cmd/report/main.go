@@ -186,7 +186,7 @@ type metric struct {
 // idle memory, whose ns/op is only how long a measurement took.
 func metrics(row string) []metric {
 	if strings.HasPrefix(row, "BenchmarkIdleConnMemory") {
-		return []metric{{"B/conn", false}}
+		return []metric{{"B/conn", false}, {"heap-B/conn", false}, {"stack-B/conn", false}, {"rss-B/conn", false}}
 	}
 	return []metric{{"ns/op", false}, {"msgs/s", true}}
 }
@@ -207,26 +207,11 @@ func writeMarkdown(w io.Writer, rs results, table string) {
 	fmt.Fprintf(w, "|---|---|--:|---|--:|--:|---|\n")
 	for _, row := range rs.rows {
 		for _, m := range metrics(row) {
-			pw, ok := rs.median[key{row, "pushwire", m.unit}]
-			if !ok {
-				continue
-			}
-			peer, best := "", math.NaN()
-			for _, lib := range rs.libs[row] {
-				v, ok := rs.median[key{row, lib, m.unit}]
-				if !ok || slices.Contains(baselines, lib) {
-					continue
-				}
-				if math.IsNaN(best) || (m.higherIsBetter && v > best) || (!m.higherIsBetter && v < best) {
-					peer, best = lib, v
+			for _, variant := range rs.libs[row] {
+				if isPushwire(variant) {
+					writeRatio(w, rs, row, variant, m)
 				}
 			}
-			if peer == "" {
-				continue
-			}
-			ratio := pw / best
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f | %s |\n",
-				strings.TrimPrefix(row, "Benchmark"), m.unit, num(pw), peer, num(best), ratio, outcome(ratio, m.higherIsBetter))
 		}
 	}
 
@@ -235,6 +220,39 @@ func writeMarkdown(w io.Writer, rs results, table string) {
 	fmt.Fprintf(w, "\n![throughput against message size](throughput.svg)\n\n")
 	fmt.Fprintf(w, "## Notes\n\n%s\n", notes)
 	fmt.Fprintf(w, "## benchstat\n\n```\n%s```\n", table)
+}
+
+// isPushwire tells pushwire and its variants (pushwire-http: behind net/http,
+// reading in the handler; pushwire-handler: through conn.Handler) from peers.
+func isPushwire(lib string) bool { return strings.HasPrefix(lib, "pushwire") }
+
+// writeRatio writes the line of one pushwire variant on a row: its median
+// against the best peer's.
+func writeRatio(w io.Writer, rs results, row, variant string, m metric) {
+	pw, ok := rs.median[key{row, variant, m.unit}]
+	if !ok {
+		return
+	}
+	peer, best := "", math.NaN()
+	for _, lib := range rs.libs[row] {
+		v, ok := rs.median[key{row, lib, m.unit}]
+		if !ok || slices.Contains(baselines, lib) || isPushwire(lib) {
+			continue
+		}
+		if math.IsNaN(best) || (m.higherIsBetter && v > best) || (!m.higherIsBetter && v < best) {
+			peer, best = lib, v
+		}
+	}
+	if peer == "" {
+		return
+	}
+	name := strings.TrimPrefix(row, "Benchmark")
+	if variant != "pushwire" {
+		name += " (" + variant + ")"
+	}
+	ratio := pw / best
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f | %s |\n",
+		name, m.unit, num(pw), peer, num(best), ratio, outcome(ratio, m.higherIsBetter))
 }
 
 // writeMaskVsCopy sets masking beside copy of the same size, the bound that
@@ -324,7 +342,7 @@ const notes = `- Messages are binary, so that libraries that skip UTF-8 validati
 - Servers that read and answer send the answers to a burst together where the library allows it: pushwire with Options.CoalesceWrites, gobwas by flushing its bufio.Writer only when its bufio.Reader is empty. gorilla, coder and gws send each message as it is written. This is what decides Pipeline.
 - Every library runs with its default buffers: 4 KiB for reading and 4 KiB for writing (gorilla, gws, coder's bufio; gobwas's bufio as the benchmark sets it). pushwire's default 4 KiB buffers grow to 64 KiB while frames of up to 2 KiB fill them (read) or overflow them (answers held by CoalesceWrites), and go back to a pool when the connection is idle: a burst of 1 KiB messages then costs it up to a sixteenth of the system calls. This is what decides Pipeline at 1 KiB. A peer given 64 KiB buffers would keep them on every connection, idle or not.
 - Echo and Pipeline run over loopback TCP in one process: B/op and allocs/op count client and server together. Pipeline uses the same client for every server: a pushwire Conn that reads the replies, and writes pre-masked frames straight to the socket, as many in one write as it has credit for. At 16 B the two fastest servers come out even: the run leaves about 40% of the two cores idle (wake-ups between the client's goroutines, the kernel and the server set the pace), and each of the two servers takes the same share of the CPU time used, most of it in system calls.
-- IdleConnMemory is the heap and stack in use per server connection, after GC, with the clients in a child process; its ns/op is only how long one measurement took. Compressed connections are measured after 2 s without traffic: pushwire gives a compressor unused for 1 s back to its pool, and keeps up to 32 KiB of window for takeover (here the one 1 KiB message exchanged). Servers: pushwire AcceptConn, gobwas ws.Upgrade and gws UpgradeFromConn on raw connections, gorilla and coder on net/http.
+- IdleConnMemory is the memory each idle server connection holds, with the clients in a child process: heap and stack in use after two collections (B/conn is their sum), and the server process's resident memory (rss-B/conn, which also counts memory the runtime has not yet returned: a rough figure). Rows are <compression>/<traffic>/<connections>: traffic none (just the handshake), ping (one ping answered), data (one message echoed; compressed rows: one compressed message each way). Compressed connections are measured after 2 s without traffic: pushwire gives a compressor unused for 1 s back to its pool, and keeps up to 32 KiB of window for takeover. Servers: pushwire AcceptConn, pushwire-http (conn.Accept in a net/http handler that reads in place), pushwire-handler (conn.Handler), gobwas ws.Upgrade and gws UpgradeFromConn on raw connections, gorilla and coder on net/http. The benchmark binary runs with GODEBUG=adaptivestackstart=0, so that one library's goroutines do not set the starting stack of the next one's. Its ns/op is only how long one measurement took.
 - Compression: gorilla supports no context takeover only; gobwas (wsflate) is not measured. gws in takeover mode keeps 4 KiB windows (12 bits) by default, the others 32 KiB.
 - Mask: gorilla, coder and gws export no masking function; copy is the memory bandwidth baseline, not a peer.
 `
