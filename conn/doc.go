@@ -28,8 +28,9 @@
 //     and gives the buffers (buffers.go) back to their pools while the
 //     connection is idle.
 //   - read.go: ReadMessage, from the bytes read to a whole message: the
-//     one-frame fast path, then frame by frame, with control frames
-//     (control.go) answered on the way; compress.go inflates.
+//     one-frame fast path, then frame by frame (frames.go: headers,
+//     buffered bytes and payload), with control frames (control.go)
+//     answered on the way; compress.go inflates.
 //   - reader.go: NextReader, the same path as a stream.
 //   - write.go: WriteMessage and the frame lock every writer takes;
 //     compress.go deflates; coalesce.go holds frames for one system call
