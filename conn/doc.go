@@ -34,7 +34,8 @@
 //   - reader.go: NextReader, the same path as a stream.
 //   - write.go: WriteMessage and the frame lock every writer takes;
 //     compress.go deflates; coalesce.go holds frames for one system call
-//     with CoalesceWrites.
+//     with CoalesceWrites; socket_write.go writes through the raw socket,
+//     so that a write's context is watched only if the write must wait.
 //   - writer.go: NextWriter, a message written as fragments.
 //   - control.go: pings, pongs and the keepalive; close.go: the close
 //     handshake, how a connection ends and the errors that say so.
