@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,8 +267,10 @@ func inuse() (heap, stack int64) {
 	return int64(ms.HeapInuse), int64(ms.StackInuse)
 }
 
-// residentBytes reads this process's VmRSS.
+// residentBytes reads this process's VmRSS, once the runtime has returned
+// what it can to the system.
 func residentBytes(b testing.TB) int64 {
+	debug.FreeOSMemory()
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0 // not Linux: the RSS column stays empty

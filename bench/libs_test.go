@@ -152,9 +152,12 @@ func pushwireMem(m compMode) (*memConn, func(int) error, error) {
 }
 
 func pushwireServe(ln net.Listener, m compMode, ready func()) *tcpServer {
+	// Made once: a literal in the handler would make its frame, which the
+	// connection's goroutine keeps for its life, larger.
+	opts := &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()}
 	return serveRaw(ln, func(nc net.Conn) {
 		defer nc.Close()
-		c, err := conn.AcceptConn(nc, &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()})
+		c, err := conn.AcceptConn(nc, opts)
 		if err != nil {
 			return
 		}
@@ -165,8 +168,9 @@ func pushwireServe(ln net.Listener, m compMode, ready func()) *tcpServer {
 // pushwireServeHTTP is pushwire behind net/http, reading in the handler as
 // the README's first example does.
 func pushwireServeHTTP(ln net.Listener, m compMode, ready func()) *tcpServer {
+	opts := &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()}
 	return serveHTTP(ln, func(w http.ResponseWriter, r *http.Request) {
-		c, err := conn.Accept(w, r, &conn.AcceptOptions{Options: pushwireOptions, Compression: m.config()})
+		c, err := conn.Accept(w, r, opts)
 		if err != nil {
 			return
 		}
