@@ -56,51 +56,65 @@ func appendBatch(dst []byte, recs []record) []byte {
 	return dst
 }
 
-// decodeBatch parses a whole batch; the records' data alias b. It accepts
+// walkBatch checks a whole batch, then calls take with its records in
+// order until take returns false; the records' data alias b. It accepts
 // only what appendBatch writes (minimal uvarints, no header without
 // records, nothing after a close), so a batch has exactly one encoding, and
 // it checks what the receiver relies on: text is UTF-8, a close is valid.
-func decodeBatch(b []byte) ([]record, error) {
+// It allocates nothing: a batch of empty records, a few bytes each, costs
+// the receiver only the records take keeps, which its queue bounds.
+func walkBatch(b []byte, take func(record) bool) error {
+	if err := scanBatch(b, nil); err != nil {
+		return err
+	}
+	return scanBatch(b, take)
+}
+
+// scanBatch parses b, calling take, if set, with each record until it
+// returns false.
+func scanBatch(b []byte, take func(record) bool) error {
 	if len(b) == 0 {
-		return nil, nil
+		return nil
 	}
 	seq, n := uvarint(b)
 	if n <= 0 || seq == 0 || n == len(b) {
-		return nil, errBatch
+		return errBatch
 	}
 	b = b[n:]
-	var recs []record
+	closed := false
 	for len(b) > 0 {
-		if len(recs) > 0 && recs[len(recs)-1].kind == kindClose {
-			return nil, errBatch
-		}
-		if seq == math.MaxUint64 {
-			return nil, errBatch
+		if closed || seq == math.MaxUint64 {
+			return errBatch
 		}
 		kind := b[0]
 		size, n := uvarint(b[1:])
 		if n <= 0 || size > uint64(len(b)-1-n) {
-			return nil, errBatch
+			return errBatch
 		}
 		data := b[1+n : 1+n+int(size)]
 		b = b[1+n+int(size):]
 		switch kind {
 		case kindText:
-			if !utf8.Valid(data) {
-				return nil, errBatch
+			if take == nil && !utf8.Valid(data) {
+				return errBatch
 			}
 		case kindBinary:
 		case kindClose:
-			if _, ok := parseClose(data); !ok {
-				return nil, errBatch
+			if take == nil {
+				if _, ok := parseClose(data); !ok {
+					return errBatch
+				}
 			}
+			closed = true
 		default:
-			return nil, errBatch
+			return errBatch
 		}
-		recs = append(recs, record{kind, seq, data})
+		if take != nil && !take(record{kind, seq, data}) {
+			return nil
+		}
 		seq++
 	}
-	return recs, nil
+	return nil
 }
 
 // uvarint is binary.Uvarint refusing non-minimal encodings.

@@ -116,3 +116,16 @@ func TestFuzzSeeds(t *testing.T) {
 		}
 	}
 }
+
+// decodeBatch collects the records of a whole batch.
+func decodeBatch(b []byte) ([]record, error) {
+	var recs []record
+	err := walkBatch(b, func(r record) bool {
+		recs = append(recs, r)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return recs, nil
+}

@@ -261,21 +261,26 @@ func (c *Client) pollOnce() (ok, all bool, err error) {
 	if resp.StatusCode != http.StatusOK {
 		return false, false, fatal(resp.StatusCode)
 	}
-	body, err := io.ReadAll(resp.Body)
+	// An answer holds at most a batch's worth, or one message the queue
+	// can take: more is a broken or hostile server.
+	limit := int64(max(DefaultMaxBatch, c.maxBytes) + batchOverhead)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return false, false, nil
 	}
-	recs, err := decodeBatch(body)
-	if err != nil {
-		return false, false, &conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: err}
+	if int64(len(body)) > limit {
+		return false, false, &conn.CloseError{Code: conn.CloseTooBig, Local: true, Err: errors.New("longpoll: poll answer over the limit")}
 	}
 	// Take what fits; the rest comes again with the next poll.
-	for _, r := range recs {
-		if !c.receive(r) {
-			return true, false, nil
-		}
+	all = true
+	take := func(r record) bool {
+		all = c.receive(r)
+		return all
 	}
-	return true, true, nil
+	if err := walkBatch(body, take); err != nil {
+		return false, false, &conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: err}
+	}
+	return true, all, nil
 }
 
 // fatal returns the CloseError that ends a session on an HTTP status, or

@@ -187,7 +187,7 @@ func (e *endpoint) receive(r record) bool {
 		return false
 	case r.kind == kindClose:
 		e.inSeq = r.seq
-		e.final, _ = parseClose(r.data) // decodeBatch checked it
+		e.final, _ = parseClose(r.data) // the batch was checked
 		e.notify()
 		return true
 	case len(e.in) >= e.maxMsgs || (len(e.in) > 0 && e.inBytes+len(r.data) > e.maxBytes):

@@ -116,6 +116,9 @@ var clientJS []byte
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	// No answer, client.js and error texts included, may be read as
+	// another type than it says.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	op := path.Base(r.URL.Path)
 	if op == "client.js" {
 		if r.Method != http.MethodGet {
@@ -390,8 +393,7 @@ func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
 		return
 	}
 	// Check everything before taking anything.
-	recs, err := decodeBatch(body)
-	if err != nil {
+	if err := scanBatch(body, nil); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -400,11 +402,9 @@ func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	for _, rec := range recs {
-		if !s.receive(rec) {
-			break // no room, or a gap: the client sends it again
-		}
-	}
+	// Take records until one finds no room, or a gap: the client sends the
+	// rest again. Nothing is decoded past that.
+	scanBatch(body, s.receive)
 	w.Header().Set("Pushwire-Ack", strconv.FormatUint(s.received(), 10))
 	w.WriteHeader(http.StatusNoContent)
 	s.mu.Lock()
