@@ -18,13 +18,17 @@ import (
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/longpoll"
 )
 
 // The end under test of the memory tests runs in a child process (this test
 // binary again), so that its resident memory is its own: the parent is the
 // attacker.
+// viaLongPoll is a child serving long polling (longpoll.Handler).
+const viaLongPoll kind = "longpoll"
+
 const (
-	envChildRole = "PUSHWIRE_HOSTILE_CHILD" // "accept", "acceptconn" or "dial"
+	envChildRole = "PUSHWIRE_HOSTILE_CHILD" // "accept", "acceptconn", "dial" or "longpoll"
 	envChildZip  = "PUSHWIRE_HOSTILE_ZIP"   // "1": negotiate permessage-deflate
 )
 
@@ -68,6 +72,19 @@ func runChild(k kind, zip bool) error {
 		}))
 		defer ts.Close()
 		fmt.Println("addr", ts.Listener.Addr())
+	case viaLongPoll:
+		h := longpoll.NewHandler(nil)
+		ts := httptest.NewServer(h)
+		defer ts.Close()
+		defer h.Close()
+		go func() {
+			for {
+				if _, err := h.Accept(bg); err != nil {
+					return
+				}
+			}
+		}()
+		fmt.Println("addr", ts.Listener.Addr())
 	case viaAcceptConn:
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -105,29 +122,41 @@ func runChild(k kind, zip bool) error {
 		case "rss":
 			runtime.GC()
 			debug.FreeOSMemory()
-			rss, err := residentBytes()
+			rss, err := residentBytes("VmRSS:")
 			if err != nil {
 				return err
 			}
 			fmt.Println("rss", rss)
+		case "peak":
+			// The most resident memory since the last "peak" (Linux's
+			// clear_refs 5 resets VmHWM to the current RSS).
+			peak, err := residentBytes("VmHWM:")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+				return err
+			}
+			fmt.Println("peak", peak)
 		}
 	}
 	return nil
 }
 
-// residentBytes reads this process's VmRSS.
-func residentBytes() (int64, error) {
+// residentBytes reads a field of this process's status: VmRSS, or VmHWM
+// (the peak).
+func residentBytes(field string) (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/self/status")
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }
 
 // child is the end under test in its own process.
@@ -187,10 +216,15 @@ func (ch *child) expect(word string) string {
 	return v
 }
 
-func (ch *child) rss() int64 {
+// rss is the child's resident memory after a collection; peak the most it
+// had since the last call to peak.
+func (ch *child) rss() int64  { return ch.ask("rss") }
+func (ch *child) peak() int64 { return ch.ask("peak") }
+
+func (ch *child) ask(what string) int64 {
 	ch.t.Helper()
-	ch.send("rss")
-	n, err := strconv.ParseInt(ch.expect("rss"), 10, 64)
+	ch.send(what)
+	n, err := strconv.ParseInt(ch.expect(what), 10, 64)
 	if err != nil {
 		ch.t.Fatal(err)
 	}
