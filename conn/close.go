@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/frame"
 )
@@ -66,6 +67,26 @@ func (e *CloseError) Error() string {
 	return s
 }
 
+// ErrCloseCode is returned by Close for a code that may not be sent: one
+// outside 1000-4999, or reserved (1004, 1006, 1015...). CloseNoStatus is
+// accepted, and sends a close frame with no code.
+var ErrCloseCode = errors.New("conn: close code may not be sent")
+
+// ErrCloseReason is returned by Close for a reason over 123 bytes or not
+// UTF-8.
+var ErrCloseReason = errors.New("conn: close reason over 123 bytes or not UTF-8")
+
+func checkClose(code CloseCode, reason string) error {
+	switch {
+	case code == CloseNoStatus && reason == "":
+	case !code.Valid():
+		return ErrCloseCode
+	case len(reason) > frame.MaxCloseReason || !utf8.ValidString(reason):
+		return ErrCloseReason
+	}
+	return nil
+}
+
 // CloseStatus returns the close code carried by err, or 0 if err is not a
 // close.
 func CloseStatus(err error) CloseCode {
@@ -93,6 +114,9 @@ var ErrClosed = fmt.Errorf("conn: use of closed connection: %w", net.ErrClosed)
 // sent. A reader running meanwhile returns the *CloseError. Close may be
 // called from any goroutine, any number of times.
 func (c *Conn) Close(code CloseCode, reason string) error {
+	if err := checkClose(code, reason); err != nil {
+		return err
+	}
 	var err error
 	c.closeOnce.Do(func() { err = c.close(code, reason) })
 	if err != nil {

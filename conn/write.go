@@ -15,8 +15,12 @@ import (
 // fails the connection.
 func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
 	op := frame.OpBinary
-	if typ == Text {
+	switch typ {
+	case Text:
 		op = frame.OpText
+	case Binary:
+	default:
+		return ErrMessageType
 	}
 	if err := c.lockMessage(ctx); err != nil {
 		return err

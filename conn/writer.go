@@ -17,6 +17,9 @@ var errWriterClosed = errors.New("conn: write to a closed message writer")
 // ends when the writer is closed. Other messages wait until then; control
 // frames do not.
 func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if typ != Text && typ != Binary {
+		return nil, ErrMessageType
+	}
 	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}

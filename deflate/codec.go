@@ -60,6 +60,14 @@ func NewCompressor(a Agreement, server bool, level int) *Compressor {
 	return c
 }
 
+// Shared reports whether each message is compressed on its own (no
+// context takeover), and under which level and window: two such
+// compressors with the same key turn a message into the same bytes, which
+// a broadcast can compress once for every connection that shares the key.
+func (c *Compressor) Shared() (key [2]int, ok bool) {
+	return [2]int{c.level, c.bits}, !c.takeover
+}
+
 func (c *Compressor) writer() *flate.Writer {
 	if c.fw != nil {
 		return c.fw
