@@ -141,36 +141,57 @@ func (c *Conn) close(code CloseCode, reason string) error {
 	defer timer.Stop()
 	if c.readMu.TryLock() {
 		// No reader is running: drain until the peer's close.
-		c.rctx.disarm()
-		for c.final.Load() == nil {
-			var err error
-			if c.inMsg {
-				_, err = io.Copy(io.Discard, &payloadReader{c})
-				if err == nil {
-					err = c.endMessage()
-				}
-				if err != nil {
-					c.readFailed(err)
-				}
-				continue
-			}
-			if err = c.beginMessage(); err != nil {
-				c.readFailed(err)
-			}
-		}
+		c.drainToClose()
 		c.readMu.Unlock()
 	} else {
+		// A reader reads the peer's close; one that returns first (its
+		// context was cancelled) leaves the draining to us.
 		wait := time.NewTimer(time.Until(deadline))
-		select {
-		case <-c.done:
-		case <-wait.C:
+		poll := time.NewTicker(10 * time.Millisecond)
+	waiting:
+		for {
+			select {
+			case <-c.done:
+				break waiting
+			case <-wait.C:
+				break waiting
+			case <-poll.C:
+				if c.readMu.TryLock() {
+					c.drainToClose()
+					c.readMu.Unlock()
+					break waiting
+				}
+			}
 		}
 		wait.Stop()
+		poll.Stop()
 	}
 	if ce := c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrClosed}); ce.Local {
 		return ce
 	}
 	return nil
+}
+
+// drainToClose reads and drops messages until the connection ends: the
+// peer's close, a failure, or the close deadline. The caller holds readMu.
+func (c *Conn) drainToClose() {
+	c.rctx.disarm()
+	for c.final.Load() == nil {
+		var err error
+		if c.inMsg {
+			_, err = io.Copy(io.Discard, &payloadReader{c})
+			if err == nil {
+				err = c.endMessage()
+			}
+			if err != nil {
+				c.readFailed(err)
+			}
+			continue
+		}
+		if err = c.beginMessage(); err != nil {
+			c.readFailed(err)
+		}
+	}
 }
 
 // readFailed turns a read error into the connection's final state. A broken

@@ -173,3 +173,39 @@ func TestNextReaderContext(t *testing.T) {
 	srv.ReadMessage(bg, nil)
 	<-closed
 }
+
+// Close from another goroutine while a reader runs, which then returns on
+// its cancelled context: Close takes over reading the peer's close instead
+// of waiting out CloseTimeout.
+func TestCloseAfterReaderCancelled(t *testing.T) {
+	defer leaktest.Check(t)()
+	srv, cli := connPair(t, transports[1], nil, &conn.Options{CloseTimeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(bg)
+	read := make(chan error, 1)
+	go func() { _, _, err := cli.ReadMessage(ctx, nil); read <- err }()
+	time.Sleep(50 * time.Millisecond) // the reader is waiting
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- cli.Close(conn.CloseNormal, "") }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-read; !errors.Is(err, context.Canceled) {
+		t.Fatalf("reader: %v", err)
+	}
+	go func() { // only now does the peer read, and answer, the close
+		for {
+			if _, _, err := srv.ReadMessage(bg, nil); err != nil {
+				return
+			}
+		}
+	}()
+	err := <-closed
+	took := time.Since(start)
+	t.Logf("Close returned %v after %v", err, took)
+	if err != nil {
+		t.Errorf("Close: %v, want the completed handshake", err)
+	}
+	if took > 2*time.Second { // a hang guard: CloseTimeout is 5 s
+		t.Errorf("Close waited %v", took)
+	}
+}
