@@ -51,6 +51,11 @@ type Options struct {
 	// Access-Control-Allow-Origin and their preflights (OPTIONS) are
 	// answered. Without it no CORS header is ever sent.
 	CORS bool
+	// Open, if set, runs on each open request before a session is made:
+	// its value is the session's (Session.Value); an error refuses the
+	// request with 403, or with the status of an error that has a
+	// StatusCode() int method.
+	Open func(r *http.Request) (any, error)
 }
 
 // Handler serves the long-polling transport under a path prefix: POST
@@ -211,9 +216,22 @@ type openReply struct {
 }
 
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
+	var value any
+	if h.opts.Open != nil {
+		v, err := h.opts.Open(r)
+		if err != nil {
+			status := http.StatusForbidden
+			if sc, ok := err.(interface{ StatusCode() int }); ok {
+				status = sc.StatusCode()
+			}
+			http.Error(w, "longpoll: "+err.Error(), status)
+			return
+		}
+		value = v
+	}
 	var b [16]byte
 	rand.Read(b[:])
-	s := &Session{h: h, id: hex.EncodeToString(b[:]), remote: addr(r.RemoteAddr), local: localAddr(r)}
+	s := &Session{h: h, id: hex.EncodeToString(b[:]), remote: addr(r.RemoteAddr), local: localAddr(r), value: value}
 	s.init(h.opts.MaxQueue, h.opts.MaxQueueBytes, h.opts.FailWhenFull)
 	s.kick = make(chan struct{})
 	select {
@@ -246,6 +264,7 @@ type Session struct {
 	h             *Handler
 	id            string
 	remote, local net.Addr
+	value         any // Options.Open's
 
 	pmu    sync.Mutex // guards the fields below
 	polls  int        // polls in progress
@@ -257,6 +276,9 @@ var _ conn.MessageConn = (*Session)(nil)
 
 // ID returns the session's id.
 func (s *Session) ID() string { return s.id }
+
+// Value returns what Options.Open returned for the session's open request.
+func (s *Session) Value() any { return s.value }
 
 func (s *Session) ReadMessage(ctx context.Context, buf []byte) (conn.MessageType, []byte, error) {
 	return s.read(ctx, buf)
