@@ -1,0 +1,123 @@
+package pushwire
+
+import "sync"
+
+// topic is a topic some sessions of this node subscribe to: one broker
+// subscription, fanned out to them.
+type topic struct {
+	name   string
+	mu     sync.Mutex
+	subs   map[*subscription]struct{}
+	cancel func() // the broker subscription's
+}
+
+// subscription is a session's subscription to a topic. While its history
+// is read (replaying), live publications wait in pending; last is the
+// offset of the last publication queued, so that none is queued twice.
+type subscription struct {
+	sess      *Session
+	replaying bool
+	pending   []Publication
+	last      uint64
+}
+
+// join adds sub to the topic, subscribing this node to it at the broker if
+// it is the first.
+func (s *Server) join(name string, sub *subscription) (*topic, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.topics[name]
+	if t == nil {
+		t = &topic{name: name, subs: make(map[*subscription]struct{})}
+		cancel, err := s.broker.Subscribe(name, func(p Publication) { s.deliver(t, p) })
+		if err != nil {
+			return nil, err
+		}
+		t.cancel = cancel
+		s.topics[name] = t
+	}
+	t.mu.Lock()
+	t.subs[sub] = struct{}{}
+	t.mu.Unlock()
+	return t, nil
+}
+
+// leave removes sub from the topic, and this node from the topic at the
+// broker if it was the last.
+func (s *Server) leave(name string, sub *subscription) {
+	s.mu.Lock()
+	t := s.topics[name]
+	if t == nil {
+		s.mu.Unlock()
+		return
+	}
+	t.mu.Lock()
+	delete(t.subs, sub)
+	empty := len(t.subs) == 0
+	t.mu.Unlock()
+	if empty {
+		delete(s.topics, name)
+	}
+	s.mu.Unlock()
+	if empty {
+		t.cancel() // waits for a delivery under way, which takes t.mu
+	}
+}
+
+func (t *topic) leave(sub *subscription) {
+	t.mu.Lock()
+	delete(t.subs, sub)
+	t.mu.Unlock()
+}
+
+// deliver fans a live publication out to the topic's subscriptions: encoded
+// once for all the sessions that speak pushwire.v1, once for those that do
+// not.
+func (s *Server) deliver(t *topic, p Publication) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var env, raw *outMessage
+	for sub := range t.subs {
+		if sub.replaying {
+			sub.pending = append(sub.pending, p)
+			continue
+		}
+		if p.Position.Offset <= sub.last {
+			continue
+		}
+		sub.last = p.Position.Offset
+		m := &raw
+		if sub.sess.envelope {
+			m = &env
+		}
+		if *m == nil {
+			*m = sub.sess.encode(p)
+		}
+		sub.sess.enqueue(*m, t.name, false)
+	}
+}
+
+// goLive ends sub's replay: the live publications that came meanwhile and
+// follow last are queued, then each as it comes.
+func (t *topic) goLive(sub *subscription, last Position) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sub.last = last.Offset
+	for _, p := range sub.pending {
+		if p.Position.Offset > sub.last {
+			sub.last = p.Position.Offset
+			sub.sess.enqueue(sub.sess.encode(p), t.name, false)
+		}
+	}
+	sub.pending, sub.replaying = nil, false
+}
+
+// encode is a publication as this session's client reads it.
+func (s *Session) encode(p Publication) *outMessage {
+	if !s.envelope {
+		return newOut(p.Type, p.Payload)
+	}
+	e := &envelope{T: kindPub, Topic: p.Topic, Epoch: p.Position.Epoch, Off: p.Position.Offset}
+	e.setPayload(p.Type, p.Payload)
+	return newOut(Text, e.encode())
+}

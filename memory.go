@@ -1,0 +1,199 @@
+package pushwire
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+)
+
+// History bounds what a topic keeps for clients that come back: the last
+// Messages publications, at most Bytes of payload, none older than MaxAge.
+// Zero fields take the defaults.
+type History struct {
+	Messages int           // default 1024
+	Bytes    int           // default 1 MiB
+	MaxAge   time.Duration // default 10 minutes
+}
+
+// The defaults of History.
+const (
+	DefaultHistoryMessages = 1024
+	DefaultHistoryBytes    = 1 << 20
+	DefaultHistoryAge      = 10 * time.Minute
+)
+
+func (h History) withDefaults() History {
+	if h.Messages <= 0 {
+		h.Messages = DefaultHistoryMessages
+	}
+	if h.Bytes <= 0 {
+		h.Bytes = DefaultHistoryBytes
+	}
+	if h.MaxAge <= 0 {
+		h.MaxAge = DefaultHistoryAge
+	}
+	return h
+}
+
+// ErrBrokerClosed is returned by a broker's calls after Close.
+var ErrBrokerClosed = errors.New("pushwire: broker closed")
+
+// MemoryBroker is the in-process Broker, the default: history in memory,
+// delivery within the process. Its epoch is new each time one is made, so
+// a client that kept positions across a restart learns that its history is
+// gone.
+type MemoryBroker struct {
+	hist   History
+	epoch  string
+	mu     sync.Mutex
+	topics map[string]*memTopic
+	closed bool
+}
+
+type memTopic struct {
+	// pubs holds the history, oldest first; its offsets are contiguous.
+	pubs  []memPub
+	bytes int
+	next  uint64 // the offset of the next publication, from 1
+	subs  map[*memSub]struct{}
+}
+
+type memPub struct {
+	pub Publication
+	at  time.Time
+}
+
+type memSub struct {
+	mu      sync.Mutex // held while deliver runs: cancel waits on it
+	deliver func(Publication)
+	done    bool
+}
+
+// NewMemoryBroker returns an in-process broker keeping h's history.
+func NewMemoryBroker(h History) *MemoryBroker {
+	var b [8]byte
+	rand.Read(b[:])
+	return &MemoryBroker{hist: h.withDefaults(), epoch: hex.EncodeToString(b[:]), topics: make(map[string]*memTopic)}
+}
+
+func (m *MemoryBroker) topic(name string) *memTopic {
+	t := m.topics[name]
+	if t == nil {
+		t = &memTopic{next: 1, subs: make(map[*memSub]struct{})}
+		m.topics[name] = t
+	}
+	return t
+}
+
+// Publish appends to topic's history and delivers to its subscriptions, in
+// the caller's goroutine. payload is copied.
+func (m *MemoryBroker) Publish(ctx context.Context, topic string, typ MessageType, payload []byte) (Position, error) {
+	if err := ctx.Err(); err != nil {
+		return Position{}, err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Position{}, ErrBrokerClosed
+	}
+	t := m.topic(topic)
+	pub := Publication{Topic: topic, Position: Position{m.epoch, t.next}, Type: typ, Payload: append([]byte(nil), payload...)}
+	t.next++
+	now := time.Now()
+	t.pubs = append(t.pubs, memPub{pub, now})
+	t.bytes += len(pub.Payload)
+	m.trim(t, now)
+	subs := make([]*memSub, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	// Delivered under m.mu, so that the subscriptions of a topic see its
+	// publications in offset order whoever publishes.
+	for _, s := range subs {
+		s.mu.Lock()
+		if !s.done {
+			s.deliver(pub)
+		}
+		s.mu.Unlock()
+	}
+	m.mu.Unlock()
+	return pub.Position, nil
+}
+
+// trim drops what History no longer keeps. The caller holds m.mu.
+func (m *MemoryBroker) trim(t *memTopic, now time.Time) {
+	drop := 0
+	for drop < len(t.pubs) && (len(t.pubs)-drop > m.hist.Messages || t.bytes > m.hist.Bytes || now.Sub(t.pubs[drop].at) > m.hist.MaxAge) {
+		t.bytes -= len(t.pubs[drop].pub.Payload)
+		drop++
+	}
+	if drop > 0 {
+		clear(t.pubs[:drop])
+		t.pubs = t.pubs[drop:]
+	}
+}
+
+// Subscribe calls deliver with each publication on topic from now on.
+func (m *MemoryBroker) Subscribe(topic string, deliver func(Publication)) (cancel func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrBrokerClosed
+	}
+	s := &memSub{deliver: deliver}
+	t := m.topic(topic)
+	t.subs[s] = struct{}{}
+	return func() {
+		m.mu.Lock()
+		delete(t.subs, s)
+		m.mu.Unlock()
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+	}, nil
+}
+
+// History returns the publications on topic after since.
+func (m *MemoryBroker) History(ctx context.Context, topic string, since Position, limit int) ([]Publication, Position, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Position{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, Position{}, ErrBrokerClosed
+	}
+	t := m.topic(topic)
+	m.trim(t, time.Now())
+	latest := Position{m.epoch, t.next - 1}
+	if since == (Position{}) {
+		return nil, latest, nil
+	}
+	if since.Epoch != m.epoch || since.Offset > latest.Offset {
+		return nil, latest, ErrUnrecoverable
+	}
+	first := t.next - uint64(len(t.pubs)) // the oldest kept
+	if since.Offset+1 < first {
+		return nil, latest, ErrUnrecoverable
+	}
+	kept := t.pubs[since.Offset+1-first:]
+	if limit > 0 && len(kept) > limit {
+		kept = kept[:limit]
+	}
+	out := make([]Publication, len(kept))
+	for i, p := range kept {
+		out[i] = p.pub
+	}
+	return out, latest, nil
+}
+
+// Close ends the broker.
+func (m *MemoryBroker) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}

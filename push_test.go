@@ -1,0 +1,337 @@
+package pushwire_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/leaktest"
+)
+
+var bg = context.Background()
+
+// startServer serves srv under /push/ on a loopback listener.
+func startServer(t testing.TB, opts pushwire.Options) (*pushwire.Server, string) {
+	t.Helper()
+	srv := pushwire.NewServer(opts)
+	mux := http.NewServeMux()
+	mux.Handle("/push/", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return srv, hs.URL + "/push/"
+}
+
+// next returns the client's next event, failing the test after a while.
+func next(t testing.TB, c *pushwire.Client) pushwire.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	ev, err := c.Next(ctx)
+	if err != nil {
+		t.Fatalf("no event: %v", err)
+	}
+	return ev
+}
+
+// waitSubscribed publishes markers on topic until the client sees one, so
+// that what is published next reaches it live.
+func waitSubscribed(t testing.TB, srv *pushwire.Server, c *pushwire.Client, topic string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if _, err := srv.Publish(bg, topic, pushwire.Text, []byte("marker")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+		ev, err := c.Next(ctx)
+		cancel()
+		if err == nil && ev.Kind == pushwire.EventPublication && string(ev.Data) == "marker" {
+			// Drain the other markers already on their way.
+			for {
+				ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+				_, err := c.Next(ctx)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
+		}
+		if i > 200 {
+			t.Fatal("the client never received a publication")
+		}
+	}
+}
+
+func TestPublishReachesBothTransports(t *testing.T) {
+	t.Cleanup(leaktest.Check(t)) // after the server's cleanup
+	srv, url := startServer(t, pushwire.Options{})
+	for _, transport := range []string{"websocket", "longpoll"} {
+		t.Run(transport, func(t *testing.T) {
+			c, err := pushwire.Dial(bg, url, &pushwire.ClientOptions{Topics: []string{"news"}, Transport: transport})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			waitSubscribed(t, srv, c, "news")
+			pos, err := srv.Publish(bg, "news", pushwire.Text, []byte("hello"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := next(t, c)
+			if ev.Kind != pushwire.EventPublication || ev.Topic != "news" || string(ev.Data) != "hello" || ev.Position != pos || c.Transport() != transport {
+				t.Fatalf("got %+v on %q, want the publication at %v on %s", ev, c.Transport(), pos, transport)
+			}
+			if _, err := srv.Publish(bg, "news", pushwire.Binary, []byte{0, 1, 2}); err != nil {
+				t.Fatal(err)
+			}
+			if ev := next(t, c); ev.Type != pushwire.Binary || string(ev.Data) != "\x00\x01\x02" {
+				t.Fatalf("got %+v, want the binary publication", ev)
+			}
+		})
+	}
+}
+
+// faultyListener cuts connections at random: each accepted connection is
+// closed after a random time.
+type faultyListener struct {
+	net.Listener
+	rng  func() time.Duration
+	cuts atomic.Int64
+	stop chan struct{}
+}
+
+func (l *faultyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	d := l.rng()
+	go func() {
+		select {
+		case <-time.After(d):
+			l.cuts.Add(1)
+			c.Close()
+		case <-l.stop:
+		}
+	}()
+	return c, nil
+}
+
+// Every publication reaches every subscriber exactly once and in order,
+// while the server cuts every connection at random (WebSocket connections
+// and long-poll requests alike: a cut poll loses its answer) and clients
+// switch transport midway.
+func TestExactlyOnceUnderFaults(t *testing.T) {
+	subscribers, topics, messages := 20, 4, 2000
+	if os.Getenv("PUSHWIRE_FULL") != "" {
+		// The acceptance's size: PUSHWIRE_FULL=1 go test -run ExactlyOnce -v.
+		subscribers, topics, messages = 200, 10, 10_000
+	}
+	srv := pushwire.NewServer(pushwire.Options{History: pushwire.History{Messages: messages}, MaxQueue: 1 << 16, MaxQueueBytes: 64 << 20})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &faultyListener{Listener: ln, stop: make(chan struct{}), rng: func() time.Duration {
+		return time.Duration(50+rand.IntN(400)) * time.Millisecond
+	}}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(fl)
+	defer func() {
+		close(fl.stop)
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+	}()
+	url := "http://" + ln.Addr().String() + "/"
+
+	names := make([]string, topics)
+	for i := range names {
+		names[i] = "t" + strconv.Itoa(i)
+	}
+	type result struct {
+		got  map[string][]int
+		lost int
+		err  error
+	}
+	results := make(chan result, subscribers)
+	ready := make(chan struct{}, subscribers)
+	var clients []*pushwire.Client
+	for i := range subscribers {
+		transport := []string{"websocket", "longpoll"}[i%2]
+		c, err := pushwire.Dial(bg, url, &pushwire.ClientOptions{Topics: names, Transport: transport, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		for err != nil { // the listener may cut the first attempt too
+			c, err = pushwire.Dial(bg, url, &pushwire.ClientOptions{Topics: names, Transport: transport, MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		}
+		clients = append(clients, c)
+		go func() {
+			r := result{got: make(map[string][]int)}
+			defer func() { results <- r }()
+			want := topics * messages
+			seen := 0
+			signalled := false
+			for seen < want {
+				ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+				ev, err := c.Next(ctx)
+				cancel()
+				if err != nil {
+					r.err = fmt.Errorf("after %d of %d: %w", seen, want, err)
+					return
+				}
+				switch ev.Kind {
+				case pushwire.EventLost:
+					r.lost++
+				case pushwire.EventPublication:
+					if string(ev.Data) == "ready" {
+						if !signalled {
+							signalled = true
+							ready <- struct{}{}
+						}
+						continue
+					}
+					n, _ := strconv.Atoi(string(ev.Data))
+					r.got[ev.Topic] = append(r.got[ev.Topic], n)
+					seen++
+					if seen == want/2 && i%4 == 0 {
+						// Switch transport midway.
+						c.SetTransport([]string{"longpoll", "websocket"}[i%2])
+						c.Drop()
+					}
+				}
+			}
+		}()
+	}
+	// Every client has a position on every topic before the run starts.
+	for range subscribers {
+		for received := false; !received; {
+			for _, name := range names {
+				srv.Publish(bg, name, pushwire.Text, []byte("ready"))
+			}
+			select {
+			case <-ready:
+				received = true
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	// Give the rest of the readies time to land, then publish the run.
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	for n := range messages {
+		for _, name := range names {
+			if _, err := srv.Publish(bg, name, pushwire.Text, []byte(strconv.Itoa(n))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n%500 == 499 {
+			time.Sleep(10 * time.Millisecond) // a stream, not one burst
+		}
+	}
+	var lost int
+	for range subscribers {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		lost += r.lost
+		for _, name := range names {
+			got := r.got[name]
+			for i, n := range got {
+				if n != i {
+					t.Fatalf("topic %s: publication %d is %d (duplicate or out of order); %d received", name, i, n, len(got))
+				}
+			}
+			if len(got) != messages {
+				t.Fatalf("topic %s: %d of %d publications", name, len(got), messages)
+			}
+		}
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	st := srv.Stats()
+	t.Logf("%d subscribers x %d topics x %d messages in %v: %d cuts, %d resumes recovered, %d failed, lost events %d",
+		subscribers, topics, messages, time.Since(start), fl.cuts.Load(), st.Recoveries, st.RecoveriesFailed, lost)
+	if lost > 0 {
+		t.Errorf("%d lost events: history covers the whole run", lost)
+	}
+	if fl.cuts.Load() == 0 {
+		t.Error("no connection was cut: the test proved nothing")
+	}
+}
+
+// switchable serves whichever Server it holds: a server "restarted" behind
+// the same address.
+type switchable struct {
+	cur atomic.Pointer[pushwire.Server]
+}
+
+func (h *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.cur.Load().ServeHTTP(w, r) }
+
+// When history no longer covers a client's position, or the server
+// restarted (a new epoch), the client gets an EventLost for the topic, then
+// the live publications.
+func TestRecoveryFailureIsExplicit(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	h := &switchable{}
+	first := pushwire.NewServer(pushwire.Options{History: pushwire.History{Messages: 5}})
+	h.cur.Store(first)
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{Topics: []string{"t"}, Transport: "websocket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitSubscribed(t, first, c, "t")
+
+	// Trimmed: the client misses more than history keeps. Refuse its
+	// reconnections meanwhile.
+	refuse := pushwire.NewServer(pushwire.Options{Authenticate: func(*http.Request) (any, error) {
+		return nil, &pushwire.HTTPError{Status: http.StatusServiceUnavailable, Err: errors.New("down")}
+	}})
+	h.cur.Store(refuse)
+	c.Drop()
+	for i := range 20 {
+		first.Publish(bg, "t", pushwire.Text, []byte(strconv.Itoa(i)))
+	}
+	h.cur.Store(first)
+	if ev := next(t, c); ev.Kind != pushwire.EventLost || ev.Topic != "t" {
+		t.Fatalf("after the gap: %+v, want EventLost for t", ev)
+	}
+	first.Publish(bg, "t", pushwire.Text, []byte("live"))
+	if ev := next(t, c); ev.Kind != pushwire.EventPublication || string(ev.Data) != "live" {
+		t.Fatalf("after the lost event: %+v, want the live publication", ev)
+	}
+
+	// Restarted: a new epoch, whatever it holds.
+	second := pushwire.NewServer(pushwire.Options{})
+	h.cur.Store(second)
+	c.Drop()
+	if ev := next(t, c); ev.Kind != pushwire.EventLost || ev.Topic != "t" {
+		t.Fatalf("after the restart: %+v, want EventLost for t", ev)
+	}
+	waitSubscribed(t, second, c, "t")
+	st1, st2 := first.Stats(), second.Stats()
+	t.Logf("first server: %d recovered, %d failed; second: %d failed", st1.Recoveries, st1.RecoveriesFailed, st2.RecoveriesFailed)
+	for _, s := range []*pushwire.Server{first, refuse, second} {
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		s.Shutdown(ctx)
+		cancel()
+	}
+}

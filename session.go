@@ -1,0 +1,429 @@
+package pushwire
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pushwire/pushwire/conn"
+)
+
+// Session is one client's connection to a Server, the same whichever
+// transport the client got. Its methods are safe for concurrent use.
+type Session struct {
+	srv       *Server
+	mc        conn.MessageConn
+	ws        *conn.Conn // nil on long polling
+	transport string
+	envelope  bool // the client speaks pushwire.v1
+	value     any
+
+	values sync.Map
+
+	// The outbound queue, drained by the writer goroutine.
+	mu       sync.Mutex
+	queue    []outgoing
+	bytes    int
+	wake     chan struct{}
+	subs     map[string]*subscription
+	ended    bool
+	endErr   error
+	done     chan struct{} // closed when the session has ended
+	closeOne sync.Once
+}
+
+// outgoing is a message queued for a session: a shared broadcast, or one of
+// its own.
+type outgoing struct {
+	msg   *outMessage
+	topic string // a publication's, for DropOldest's notice
+}
+
+// outMessage is a message as it goes to any number of sessions: framed
+// once for WebSocket, its payload shared with long polling.
+type outMessage struct {
+	pm *conn.PreparedMessage
+}
+
+func newOut(typ MessageType, payload []byte) *outMessage {
+	pm, _ := conn.NewPreparedMessage(typ, payload) // typ is valid: ours
+	return &outMessage{pm: pm}
+}
+
+func (s *Server) newSession(mc conn.MessageConn, ws *conn.Conn, transport string, envelope bool, value any) *Session {
+	sess := &Session{
+		srv: s, mc: mc, ws: ws, transport: transport, envelope: envelope, value: value,
+		wake: make(chan struct{}, 1), subs: make(map[string]*subscription), done: make(chan struct{}),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(2) // run and the writer
+	return sess
+}
+
+// Value returns what Options.Authenticate returned for the session's
+// opening request.
+func (s *Session) Value() any { return s.value }
+
+// Set and Get hold the application's per-session values.
+func (s *Session) Set(key, value any) { s.values.Store(key, value) }
+
+// Get returns the value Set stored under key, or nil.
+func (s *Session) Get(key any) any {
+	v, _ := s.values.Load(key)
+	return v
+}
+
+// Transport returns "websocket" or "longpoll".
+func (s *Session) Transport() string { return s.transport }
+
+// RemoteAddr returns the client's address, as the transport sees it.
+func (s *Session) RemoteAddr() net.Addr { return s.mc.RemoteAddr() }
+
+// Protocol reports whether the client speaks pushwire.v1: without it (a
+// plain WebSocket client), publications reach it as bare messages, with no
+// recovery, and every message it sends goes to OnMessage.
+func (s *Session) Protocol() bool { return s.envelope }
+
+// run reads the client's messages until the session ends.
+func (s *Session) run() {
+	defer s.srv.wg.Done()
+	go s.writeLoop()
+	if s.srv.opts.OnOpen != nil {
+		s.srv.opts.OnOpen(s)
+	}
+	var buf []byte
+	var err error
+	for {
+		var typ MessageType
+		var msg []byte
+		typ, msg, err = s.mc.ReadMessage(context.Background(), buf)
+		if err != nil {
+			break
+		}
+		s.srv.stats.msgsIn.Add(1)
+		s.srv.stats.bytesIn.Add(uint64(len(msg)))
+		if err = s.received(typ, msg); err != nil {
+			break
+		}
+		buf = msg
+	}
+	s.end(err)
+	if s.srv.opts.OnClose != nil {
+		s.srv.opts.OnClose(s, err)
+	}
+}
+
+// received handles one message from the client.
+func (s *Session) received(typ MessageType, msg []byte) error {
+	if !s.envelope {
+		if s.srv.opts.OnMessage != nil {
+			s.srv.opts.OnMessage(s, typ, msg)
+		}
+		return nil
+	}
+	e, err := decodeEnvelope(typ, msg)
+	if err != nil {
+		s.closeAsync(conn.CloseUnsupportedData, "malformed envelope")
+		return err
+	}
+	switch e.T {
+	case kindSub:
+		if err := s.clientSubscribe(e.Topic, e.position()); err != nil {
+			s.sendControl(&envelope{T: kindErr, Topic: e.Topic, Reason: err.Error()})
+		}
+	case kindUnsub:
+		s.Unsubscribe(e.Topic)
+		s.sendControl(&envelope{T: kindUnsub, Topic: e.Topic})
+	case kindMsg:
+		if s.srv.opts.OnMessage != nil {
+			t, p := e.payload()
+			s.srv.opts.OnMessage(s, t, p)
+		}
+	default:
+		s.sendControl(&envelope{T: kindErr, Reason: "unknown kind " + e.T})
+	}
+	return nil
+}
+
+func (s *Session) clientSubscribe(topic string, since Position) error {
+	if s.srv.opts.CanSubscribe != nil {
+		if err := s.srv.opts.CanSubscribe(s, topic); err != nil {
+			return err
+		}
+	}
+	return s.subscribe(topic, since)
+}
+
+// ErrTooManyTopics is returned by a subscription past Options.MaxTopics.
+var ErrTooManyTopics = errors.New("pushwire: too many topics for one session")
+
+// Subscribe subscribes the session to topic from now on.
+func (s *Session) Subscribe(topic string) error { return s.subscribe(topic, Position{}) }
+
+// subscribe subscribes from since: what the session missed after it, from
+// history, then the live publications, each once and in order.
+func (s *Session) subscribe(name string, since Position) error {
+	if err := s.srv.checkTopic(name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	_, already := s.subs[name]
+	switch {
+	case s.ended:
+		s.mu.Unlock()
+		return conn.ErrClosed
+	case already:
+		s.mu.Unlock()
+		return nil
+	case len(s.subs) >= s.srv.opts.MaxTopics:
+		s.mu.Unlock()
+		return ErrTooManyTopics
+	}
+	sub := &subscription{sess: s, replaying: true}
+	s.subs[name] = sub
+	s.mu.Unlock()
+
+	t, err := s.srv.join(name, sub)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.subs, name)
+		s.mu.Unlock()
+		return err
+	}
+	// Live publications wait in sub.pending while history is read.
+	pubs, latest, err := s.srv.broker.History(context.Background(), name, since, 0)
+	last := latest
+	switch {
+	case errors.Is(err, ErrUnrecoverable):
+		s.srv.stats.recoveryFailed.Add(1)
+		s.sendControl(&envelope{T: kindLost, Topic: name, Epoch: latest.Epoch, Off: latest.Offset, Reason: "history does not cover the position"})
+	case err != nil:
+		t.leave(sub)
+		s.mu.Lock()
+		delete(s.subs, name)
+		s.mu.Unlock()
+		return err
+	case since != (Position{}):
+		s.srv.stats.recovered.Add(1)
+		for _, p := range pubs {
+			s.enqueue(s.encode(p), name, true)
+		}
+		if len(pubs) > 0 {
+			last = pubs[len(pubs)-1].Position
+		} else {
+			last = since
+		}
+	}
+	s.sendControl(&envelope{T: kindSub, Topic: name, Epoch: last.Epoch, Off: last.Offset})
+	t.goLive(sub, last)
+	return nil
+}
+
+// Unsubscribe ends the session's subscription to topic, if any.
+func (s *Session) Unsubscribe(topic string) {
+	s.mu.Lock()
+	sub := s.subs[topic]
+	delete(s.subs, topic)
+	s.mu.Unlock()
+	if sub != nil {
+		s.srv.leave(topic, sub)
+	}
+}
+
+// Send sends a message to this session's client alone.
+func (s *Session) Send(ctx context.Context, typ MessageType, data []byte) error {
+	if typ != Text && typ != Binary {
+		return conn.ErrMessageType
+	}
+	if typ == Text && !utf8.Valid(data) {
+		return errors.New("pushwire: text message is not UTF-8")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.envelope {
+		return s.enqueue(newOut(typ, data), "", false)
+	}
+	e := &envelope{T: kindMsg}
+	e.setPayload(typ, data)
+	return s.enqueue(newOut(Text, e.encode()), "", false)
+}
+
+// SendJSON sends v, encoded as JSON, to this session's client alone.
+func (s *Session) SendJSON(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, Text, b)
+}
+
+// sendControl queues a protocol message, past the queue's bound: they are
+// few and small, and the client needs them to make sense of the rest.
+func (s *Session) sendControl(e *envelope) {
+	if s.envelope {
+		s.enqueue(newOut(Text, e.encode()), "", true)
+	}
+}
+
+// ErrSlowConsumer is the cause of a session closed by Disconnect.
+var ErrSlowConsumer = errors.New("pushwire: slow consumer: outbound queue full")
+
+// enqueue queues m for the writer. Past the queue's bounds the slow
+// consumer policy applies, unless force (replays and protocol messages).
+func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
+	n := len(m.pm.Payload())
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return conn.ErrClosed
+	}
+	full := len(s.queue)+1 > s.srv.opts.MaxQueue || s.bytes+n > s.srv.opts.MaxQueueBytes
+	if full && !force {
+		if s.srv.opts.SlowConsumer == Disconnect {
+			s.mu.Unlock()
+			s.srv.stats.slow.Add(1)
+			s.closeAsync(conn.ClosePolicyViolation, "slow consumer")
+			return ErrSlowConsumer
+		}
+		s.dropOldest(n)
+	}
+	s.queue = append(s.queue, outgoing{m, topic})
+	s.bytes += n
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// dropOldest drops publications from the head of the queue until a message
+// of n bytes fits, and queues a "lost" notice for each topic that lost
+// some. The caller holds mu.
+func (s *Session) dropOldest(n int) {
+	lost := map[string]bool{}
+	kept := s.queue[:0]
+	for i, o := range s.queue {
+		fits := len(s.queue)-i+len(lost) < s.srv.opts.MaxQueue && s.bytes+n <= s.srv.opts.MaxQueueBytes
+		if fits || o.topic == "" {
+			kept = append(kept, s.queue[i:]...)
+			break
+		}
+		s.bytes -= len(o.msg.pm.Payload())
+		lost[o.topic] = true
+		s.srv.stats.drops.Add(1)
+	}
+	s.queue = kept
+	for topic := range lost {
+		m := newOut(Text, (&envelope{T: kindLost, Topic: topic, Reason: "slow consumer: publications dropped"}).encode())
+		s.queue = append(s.queue, outgoing{m, ""})
+		s.bytes += len(m.pm.Payload())
+	}
+}
+
+// writeLoop writes what the queue holds until the session ends.
+func (s *Session) writeLoop() {
+	defer s.srv.wg.Done()
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		for {
+			s.mu.Lock()
+			if len(s.queue) == 0 || s.ended {
+				s.mu.Unlock()
+				break
+			}
+			o := s.queue[0]
+			s.queue[0] = outgoing{}
+			s.queue = s.queue[1:]
+			n := len(o.msg.pm.Payload())
+			s.bytes -= n
+			s.mu.Unlock()
+			if err := s.write(o.msg); err != nil {
+				s.mc.Close(conn.CloseAbnormal, "") // ends the reader, and so the session
+				s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
+				return
+			}
+			s.srv.stats.msgsOut.Add(1)
+			s.srv.stats.bytesOut.Add(uint64(n))
+		}
+	}
+}
+
+func (s *Session) write(m *outMessage) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
+	defer cancel()
+	if s.ws != nil {
+		return s.ws.WritePrepared(ctx, m.pm)
+	}
+	return s.mc.WriteMessage(ctx, m.pm.Type(), m.pm.Payload())
+}
+
+// Close closes the session with code and reason, after what is queued for
+// it has been written (within the write timeout).
+func (s *Session) Close(code conn.CloseCode, reason string) error {
+	s.drain()
+	err := s.mc.Close(code, reason)
+	s.end(nil)
+	return err
+}
+
+// closeAsync closes the session from a goroutine that must not wait for it.
+func (s *Session) closeAsync(code conn.CloseCode, reason string) {
+	go s.mc.Close(code, reason)
+}
+
+// drain waits, bounded by the write timeout, for the queue to empty.
+func (s *Session) drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
+	defer cancel()
+	for {
+		s.mu.Lock()
+		empty := len(s.queue) == 0 || s.ended
+		s.mu.Unlock()
+		if empty {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// end ends the session once: it leaves its topics and the server.
+func (s *Session) end(err error) {
+	s.closeOne.Do(func() {
+		s.mu.Lock()
+		s.ended = true
+		s.endErr = err
+		subs := s.subs
+		s.subs = nil
+		s.queue = nil
+		s.mu.Unlock()
+		close(s.done)
+		for name, sub := range subs {
+			s.srv.leave(name, sub)
+		}
+		s.srv.mu.Lock()
+		delete(s.srv.sessions, s)
+		s.srv.mu.Unlock()
+	})
+}
