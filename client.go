@@ -208,10 +208,17 @@ func (c *Client) serve(mc conn.MessageConn, transport string) {
 		subs = append(subs, &envelope{T: kindSub, Topic: t, Epoch: p.Epoch, Off: p.Offset})
 	}
 	c.mu.Unlock()
+	var readErr error
 	defer func() {
 		c.mu.Lock()
 		c.mc, c.up = nil, make(chan struct{})
 		c.mu.Unlock()
+		if ce, ok := errors.AsType[*conn.CloseError](readErr); ok && !ce.Local {
+			// The server closed: the connection has ended (a long-poll
+			// client acknowledges the close on its own, which a close of
+			// ours would race).
+			return
+		}
 		mc.Close(conn.CloseNormal, "")
 	}()
 	for _, e := range subs {
@@ -223,6 +230,7 @@ func (c *Client) serve(mc conn.MessageConn, transport string) {
 	for {
 		typ, msg, err := mc.ReadMessage(c.ctx, buf)
 		if err != nil {
+			readErr = err
 			return
 		}
 		e, err := decodeEnvelope(typ, msg)

@@ -10,12 +10,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/internal/leaktest"
+	"github.com/pushwire/pushwire/longpoll"
 )
 
 var bg = context.Background()
@@ -333,5 +337,127 @@ func TestRecoveryFailureIsExplicit(t *testing.T) {
 		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
 		s.Shutdown(ctx)
 		cancel()
+	}
+}
+
+// Shutdown closes every session, on both transports, with 1001 and a
+// reason the client reads, and returns once they ended.
+func TestShutdown(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv := pushwire.NewServer(pushwire.Options{})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	var raw []*conn.Conn
+	var clients []*pushwire.Client
+	for i := range 20 {
+		transport := []string{"websocket", "longpoll"}[i%2]
+		c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{Transport: transport, MaxBackoff: time.Hour, MinBackoff: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	// Plain WebSocket clients, to read the close they get.
+	for range 5 {
+		c, err := conn.Dial(bg, "ws"+strings.TrimPrefix(hs.URL, "http")+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, c)
+	}
+	lp, err := longpoll.Dial(bg, hs.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for srv.Stats().Sessions["websocket"]+srv.Stats().Sessions["longpoll"] < 26 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	closes := make(chan error, len(raw)+1)
+	for _, c := range raw {
+		go func() { _, _, err := c.ReadMessage(bg, nil); closes <- err }()
+	}
+	go func() { _, _, err := lp.ReadMessage(bg, nil); closes <- err }()
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	t.Logf("Shutdown of 26 sessions took %v", time.Since(start))
+	for range len(raw) + 1 {
+		err := <-closes
+		ce, ok := errors.AsType[*conn.CloseError](err)
+		if !ok || ce.Code != conn.CloseGoingAway || ce.Reason != "server shutting down" || ce.Local {
+			t.Errorf("a client read %v, want the server's close 1001 \"server shutting down\"", err)
+		}
+	}
+	if n := srv.Stats().Sessions; n["websocket"]+n["longpoll"] != 0 {
+		t.Errorf("sessions left after Shutdown: %v", n)
+	}
+	if _, err := srv.Publish(bg, "t", pushwire.Text, nil); !errors.Is(err, pushwire.ErrShutdown) {
+		t.Errorf("Publish after Shutdown: %v", err)
+	}
+	for _, c := range raw {
+		c.Close(conn.CloseNormal, "")
+	}
+	lp.Close(conn.CloseNormal, "")
+	for _, c := range clients {
+		c.Close()
+	}
+}
+
+// A subscriber that stops reading is closed with 1008 once its queue is
+// full, and the others keep getting every publication meanwhile.
+func TestSlowConsumerIsolated(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv, url := startServer(t, pushwire.Options{MaxQueue: 256, MaxQueueBytes: 256 << 10, History: pushwire.History{Bytes: 4 << 20}})
+	fast, err := pushwire.Dial(bg, url, &pushwire.ClientOptions{Topics: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	waitSubscribed(t, srv, fast, "t")
+	// The slow one: a raw pushwire.v1 client that subscribes and never reads.
+	slow, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{DialOptions: handshake.DialOptions{Subprotocols: []string{pushwire.Subprotocol}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.NetConn().Close()
+	slow.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
+	slow.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+	payload := make([]byte, 1<<10)
+	const n = 8000 // 8 MiB: past the queue and what the kernel buffers
+	got := make(chan int, 1)
+	go func() {
+		seen := 0
+		for seen < n {
+			ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			ev, err := fast.Next(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			if ev.Kind == pushwire.EventPublication && len(ev.Data) == len(payload) {
+				seen++
+			}
+		}
+		got <- seen
+	}()
+	for i := range n {
+		srv.Publish(bg, "t", pushwire.Binary, payload)
+		if i%16 == 15 {
+			time.Sleep(time.Millisecond) // a stream the fast one keeps up with
+		}
+	}
+	if seen := <-got; seen != n {
+		t.Fatalf("the fast subscriber got %d of %d", seen, n)
+	}
+	for deadline := time.Now().Add(5 * time.Second); srv.Stats().SlowDisconnects == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := srv.Stats()
+	t.Logf("slow disconnects %d, queue drops %d", st.SlowDisconnects, st.QueueDrops)
+	if st.SlowDisconnects != 1 {
+		t.Errorf("%d slow consumers disconnected, want 1", st.SlowDisconnects)
 	}
 }

@@ -31,6 +31,7 @@ type Session struct {
 	bytes    int
 	wake     chan struct{}
 	subs     map[string]*subscription
+	slow     bool // closed for a full queue: takes nothing more
 	ended    bool
 	endErr   error
 	done     chan struct{} // closed when the session has ended
@@ -288,9 +289,15 @@ func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
 		s.mu.Unlock()
 		return conn.ErrClosed
 	}
+	if s.slow {
+		s.mu.Unlock()
+		return ErrSlowConsumer
+	}
 	full := len(s.queue)+1 > s.srv.opts.MaxQueue || s.bytes+n > s.srv.opts.MaxQueueBytes
 	if full && !force {
 		if s.srv.opts.SlowConsumer == Disconnect {
+			s.slow = true
+			s.queue, s.bytes = nil, 0 // it will not be read
 			s.mu.Unlock()
 			s.srv.stats.slow.Add(1)
 			s.closeAsync(conn.ClosePolicyViolation, "slow consumer")
