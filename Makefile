@@ -18,7 +18,7 @@ vet:
 	$(GO) vet ./...
 
 demo:
-	$(GO) run ./demo -addr 127.0.0.1:8080
+	$(GO) run ./demo -addr 127.0.0.1:8080 $(ARGS)
 
 # Every fuzz target for FUZZTIME each, in this module and in fuzz/.
 fuzz:

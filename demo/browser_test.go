@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,44 +11,43 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire"
 )
 
-// A real browser receives pushed events over WebSocket, over long polling
-// when asked, and over long polling on its own when WebSocket is refused:
-// the page, once a tick has reached it, says so through the hub, and a
-// client of ours hears it. It needs Debian's chromium (.ci/run installs it).
+// A real browser receives every tick over WebSocket, over long polling
+// when asked, across a forced reconnection, and across WebSocket being
+// refused mid-session (it falls back to long polling and resumes): the
+// page, after a few ticks, says which transport it ended on and how many
+// ticks it missed, and a client of ours hears it. It needs Debian's
+// chromium (.ci/run installs it).
 func TestBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed: .ci/run should have installed it")
+		}
 		t.Skip("chromium is not installed (apt-get install chromium): the browser test cannot run")
 	}
 	rows := []struct {
 		name, query   string
-		noWebSocket   bool
+		refuseLater   bool // refuse WebSocket once the page is on it
 		wantTransport string
 	}{
 		{"websocket", "", false, "WebSocket"},
 		{"forced long polling", "&transport=longpoll", false, "long polling"},
-		{"websocket refused", "", true, "long polling"},
+		{"websocket, reconnected", "&reconnect=1", false, "WebSocket"},
+		{"websocket refused mid-session", "&reconnect=1", true, "long polling"},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			h := newHub(200 * time.Millisecond)
-			defer h.lp.Close()
+			d, hs := startDemo(t, 100*time.Millisecond)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			go h.tick(ctx, 100*time.Millisecond)
-			srv := httptest.NewServer(h.routes())
-			defer srv.Close()
-
-			// Our own listener, over WebSocket even when browsers are refused it.
-			listener, err := conn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+			listener, err := pushwire.Dial(ctx, hs.URL+"/push/", &pushwire.ClientOptions{Topics: []string{"chat"}, Transport: "longpoll"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer listener.Close(conn.CloseNormal, "")
-			h.noWebSocket.Store(r.noWebSocket)
+			defer listener.Close()
 
 			profile, err := os.MkdirTemp("", "chromium")
 			if err != nil {
@@ -60,7 +58,7 @@ func TestBrowser(t *testing.T) {
 			cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
 				"--disable-quic", "--no-first-run", "--disable-background-networking",
 				"--disable-component-update", "--disable-sync", "--user-data-dir="+profile,
-				"--remote-debugging-port=0", srv.URL+"/?say=probe"+r.query)
+				"--remote-debugging-port=0", hs.URL+"/?say=probe"+r.query)
 			// Its own process group, so that its helper processes end with it.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			if err := cmd.Start(); err != nil {
@@ -70,9 +68,22 @@ func TestBrowser(t *testing.T) {
 				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				cmd.Wait()
 			}()
-
-			want := "probe via " + r.wantTransport
-			until(t, ctx, listener, func(e event) bool { return e.Kind == "say" && e.Text == want })
+			if r.refuseLater {
+				for d.srv.Stats().Sessions["websocket"] == 0 {
+					if ctx.Err() != nil {
+						t.Fatal("the page never connected over WebSocket")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				d.noWebSocket.Store(true)
+			}
+			want := "probe via " + r.wantTransport + " missed=0"
+			until(t, ctx, listener, func(e event) bool {
+				if e.Kind == "say" && strings.HasPrefix(e.Text, "probe") && e.Text != want {
+					t.Fatalf("the page said %q, want %q", e.Text, want)
+				}
+				return e.Kind == "say" && e.Text == want
+			})
 		})
 	}
 }
