@@ -52,6 +52,10 @@ const (
 	// EventError is a request of the client's the server refused
 	// (Reason), such as a subscription.
 	EventError
+	// EventSubscribed says that the subscription to Topic is live: what
+	// was missed until Position came before it, publications after it
+	// follow. It comes again after each reconnection.
+	EventSubscribed
 )
 
 // Event is what a Client receives.
@@ -270,7 +274,7 @@ func (c *Client) event(e *envelope) (Event, bool) {
 		if c.positions[e.Topic] == (Position{}) || c.positions[e.Topic].Epoch != e.Epoch {
 			c.positions[e.Topic] = e.position()
 		}
-		return Event{}, false
+		return Event{Kind: EventSubscribed, Topic: e.Topic, Position: e.position()}, true
 	case kindLost:
 		if e.Epoch != "" {
 			c.positions[e.Topic] = e.position()

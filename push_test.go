@@ -40,16 +40,21 @@ func startServer(t testing.TB, opts pushwire.Options) (*pushwire.Server, string)
 	return srv, hs.URL + "/push/"
 }
 
-// next returns the client's next event, failing the test after a while.
+// next returns the client's next event but EventSubscribed, failing the
+// test after a while.
 func next(t testing.TB, c *pushwire.Client) pushwire.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
-	ev, err := c.Next(ctx)
-	if err != nil {
-		t.Fatalf("no event: %v", err)
+	for {
+		ev, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("no event: %v", err)
+		}
+		if ev.Kind != pushwire.EventSubscribed {
+			return ev
+		}
 	}
-	return ev
 }
 
 // waitSubscribed publishes markers on topic until the client sees one, so

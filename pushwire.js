@@ -5,7 +5,8 @@
 //   const c = pushwire.connect("/push/", {
 //     topics: ["clock", "chat"],
 //     transport: "",          // "websocket" or "longpoll" to force one
-//     onEvent: (e) => {},     // e.kind: "publication", "lost", "message", "error"
+//     onEvent: (e) => {},     // e.kind: "publication", "lost", "message", "error",
+//                             // "subscribed" (live from here, after each reconnection)
 //                             // e.topic, e.epoch, e.offset, e.data (string or
 //                             // ArrayBuffer), e.reason
 //     onState: (s) => {},     // "connecting", "websocket", "longpoll"
@@ -72,6 +73,7 @@
         case "sub": {
           const last = positions.get(e.topic);
           if (!last || last.epoch !== e.epoch) positions.set(e.topic, {epoch: e.epoch || "", offset: e.off || 0});
+          onEvent({kind: "subscribed", topic: e.topic, epoch: e.epoch, offset: e.off});
           return;
         }
         case "lost":

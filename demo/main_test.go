@@ -81,6 +81,9 @@ func until(t *testing.T, ctx context.Context, c *pushwire.Client, ok func(event)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ev.Kind == pushwire.EventSubscribed {
+			continue
+		}
 		if ev.Kind != pushwire.EventPublication {
 			t.Fatalf("event %+v", ev)
 		}
