@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -19,6 +20,9 @@ import (
 func TestJSClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: .ci/run should have installed it")
+		}
 		t.Skip("node is not installed: the JavaScript client cannot be tested")
 	}
 	t.Cleanup(leaktest.Check(t))
