@@ -4,7 +4,7 @@ FUZZTIME ?= 30s
 WSTEST   ?= wstest
 export WSTEST
 
-.PHONY: test vet demo fuzz bench autobahn soak
+.PHONY: test vet lint demo fuzz bench autobahn soak
 
 test: vet
 	$(GO) test -race -count=1 ./...
@@ -16,6 +16,12 @@ test: vet
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+
+# gofmt and vet (vet runs with make test too), staticcheck pinned by the tool
+# directive in go.mod, and go.mod/go.sum tidy in every module.
+lint: vet
+	$(GO) tool staticcheck ./...
+	@for m in . fuzz bench; do (cd $$m && $(GO) vet ./... && $(GO) mod tidy -diff) || { echo "lint: $$m"; exit 1; }; done
 
 demo:
 	$(GO) run ./demo -addr 127.0.0.1:8080 $(ARGS)

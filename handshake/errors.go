@@ -44,7 +44,7 @@ var (
 	ErrBody           = errors.New("upgrade request has a body")                    // 400
 	ErrHost           = errors.New("no single valid Host header")                   // 400
 	ErrUpgrade        = errors.New("Upgrade does not name websocket")               // 426 if absent, else 400
-	ErrConnection     = errors.New("Connection does not name upgrade")              // 400
+	ErrConnection     = errors.New("header Connection does not name upgrade")       // 400
 	ErrVersion        = errors.New("Sec-WebSocket-Version is not 13")               // 426, with Sec-WebSocket-Version: 13
 	ErrKey            = errors.New("Sec-WebSocket-Key is not base64 of 16 bytes")   // 400
 	ErrOrigin         = errors.New("origin not allowed")                            // 403

@@ -21,7 +21,6 @@ var (
 	errBareLF   = errors.New("line not ended by CRLF")
 	errObsFold  = errors.New("obsolete line folding")
 	errField    = errors.New("bad header field")
-	errLine     = errors.New("bad start line")
 )
 
 // readHead reads from r up to the empty line that ends an HTTP head, reading
