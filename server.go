@@ -89,6 +89,7 @@ type HTTPError struct {
 	Err    error
 }
 
+// Error returns the status text and the cause.
 func (e *HTTPError) Error() string { return http.StatusText(e.Status) + ": " + e.Err.Error() }
 
 // StatusCode returns Status.

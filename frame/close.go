@@ -8,6 +8,8 @@ import (
 // CloseCode is a close status code (RFC 6455 section 7.4).
 type CloseCode uint16
 
+// The close codes of RFC 6455 section 7.4.1 and IANA's registry. Those
+// marked never on the wire only report how a connection ended.
 const (
 	CloseNormal             CloseCode = 1000
 	CloseGoingAway          CloseCode = 1001

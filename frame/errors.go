@@ -10,6 +10,7 @@ type Error struct {
 	Rule string
 }
 
+// Error returns the broken rule.
 func (e *Error) Error() string { return "websocket: " + e.Rule }
 
 // The rules of RFC 6455 section 5 and their close codes.

@@ -3,6 +3,8 @@ package frame
 // Opcode is the frame type of RFC 6455 section 5.2.
 type Opcode byte
 
+// The opcodes RFC 6455 defines: data frames (continuation, text, binary)
+// and control frames (close, ping, pong).
 const (
 	OpContinuation Opcode = 0x0
 	OpText         Opcode = 0x1
@@ -20,6 +22,7 @@ func (o Opcode) IsReserved() bool {
 	return (o > OpBinary && o < OpClose) || o > OpPong
 }
 
+// String returns the opcode's name, or its number for a reserved one.
 func (o Opcode) String() string {
 	switch o {
 	case OpContinuation:

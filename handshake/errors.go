@@ -20,6 +20,7 @@ type Error struct {
 	cause  error
 }
 
+// Error returns the refusal's reason and status.
 func (e *Error) Error() string {
 	s := "websocket handshake: " + e.Reason
 	if e.Status != 0 {
@@ -28,6 +29,8 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the broken rule (one of the Err variables) and the cause,
+// if any.
 func (e *Error) Unwrap() []error {
 	if e.cause != nil {
 		return []error{e.rule, e.cause}

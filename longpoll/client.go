@@ -122,10 +122,18 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 // ID returns the session's id.
 func (c *Client) ID() string { return c.id }
 
+// ReadMessage returns the next message from the server, appended to
+// buf[:0], waiting for one within ctx. A cancelled ctx returns its error and
+// keeps the session; once the session ended (the server's close, expiry, a
+// fatal answer) it returns the *conn.CloseError that says how.
 func (c *Client) ReadMessage(ctx context.Context, buf []byte) (conn.MessageType, []byte, error) {
 	return c.read(ctx, buf)
 }
 
+// WriteMessage queues p for the server, waiting within ctx for room in the
+// queue (or failing with ErrQueueFull, with FailWhenFull). It returns once
+// the message is queued: the send loop delivers it, again after a failure,
+// exactly once. Safe for concurrent use.
 func (c *Client) WriteMessage(ctx context.Context, typ conn.MessageType, p []byte) error {
 	return c.write(ctx, typ, p, c.maxBody-batchOverhead)
 }
@@ -152,7 +160,10 @@ func (c *Client) fail(ce *conn.CloseError) {
 	c.cancel()
 }
 
-func (c *Client) LocalAddr() net.Addr  { return addr("") }
+// LocalAddr returns an empty address: a session spans many connections.
+func (c *Client) LocalAddr() net.Addr { return addr("") }
+
+// RemoteAddr returns the server's host, from the URL.
 func (c *Client) RemoteAddr() net.Addr { return c.remoteAddr }
 
 // retry waits before the next attempt after a failure, and reports whether

@@ -119,6 +119,8 @@ func (h *Handler) Close() error {
 //go:embed client.js
 var clientJS []byte
 
+// ServeHTTP serves open, poll, send and client.js; the last element of the
+// path names the operation.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	// No answer, client.js and error texts included, may be read as
@@ -280,10 +282,17 @@ func (s *Session) ID() string { return s.id }
 // Value returns what Options.Open returned for the session's open request.
 func (s *Session) Value() any { return s.value }
 
+// ReadMessage returns the next message from the client, appended to
+// buf[:0], waiting within ctx. A cancelled ctx returns its error and keeps
+// the session; once it ended (the client's close, expiry, Close) it returns
+// the *conn.CloseError that says how.
 func (s *Session) ReadMessage(ctx context.Context, buf []byte) (conn.MessageType, []byte, error) {
 	return s.read(ctx, buf)
 }
 
+// WriteMessage queues p for the client, waiting within ctx for room (or
+// failing with ErrQueueFull, with FailWhenFull); the next poll delivers it,
+// again if an answer is lost, exactly once. Safe for concurrent use.
 func (s *Session) WriteMessage(ctx context.Context, typ conn.MessageType, p []byte) error {
 	return s.write(ctx, typ, p, s.maxBytes)
 }
@@ -302,7 +311,10 @@ func (s *Session) Close(code conn.CloseCode, reason string) error {
 	return nil
 }
 
-func (s *Session) LocalAddr() net.Addr  { return s.local }
+// LocalAddr returns the address the open request came in on.
+func (s *Session) LocalAddr() net.Addr { return s.local }
+
+// RemoteAddr returns the address of the open request's client.
 func (s *Session) RemoteAddr() net.Addr { return s.remote }
 
 // expire ends the session and forgets it.
