@@ -68,8 +68,8 @@ func (e *CloseError) Error() string {
 }
 
 // ErrCloseCode is returned by Close for a code that may not be sent: one
-// outside 1000-4999, or reserved (1004, 1006, 1015...). CloseNoStatus is
-// accepted, and sends a close frame with no code.
+// outside 1000-4999, or reserved (1004, 1005, 1006, 1015...), as on every
+// transport (conn.MessageConn).
 var ErrCloseCode = errors.New("conn: close code may not be sent")
 
 // ErrCloseReason is returned by Close for a reason over 123 bytes or not
@@ -78,7 +78,6 @@ var ErrCloseReason = errors.New("conn: close reason over 123 bytes or not UTF-8"
 
 func checkClose(code CloseCode, reason string) error {
 	switch {
-	case code == CloseNoStatus && reason == "":
 	case !code.Valid():
 		return ErrCloseCode
 	case len(reason) > frame.MaxCloseReason || !utf8.ValidString(reason):

@@ -27,8 +27,30 @@ func (t MessageType) String() string {
 }
 
 // MessageConn is a message connection, whatever the transport: a WebSocket
-// *Conn or a long-polling session both satisfy it, so application code does
-// not depend on which one it got.
+// *Conn and a long-polling session (both ends) satisfy it, so application
+// code does not depend on which one it got. Every implementation keeps this
+// contract, which internal/conntest checks on each:
+//
+//   - Messages are Text (UTF-8) or Binary, delivered whole, each once, in
+//     the order written; WriteMessage may be called from any number of
+//     goroutines at once, ReadMessage from one at a time.
+//   - WriteMessage refuses any other type with an error wrapping
+//     ErrMessageType and sends nothing. Text that is not UTF-8 fails the
+//     connection at the receiver (1007), unless the writer refuses it
+//     first (long polling does).
+//   - Close sends a code and reason the peer reads as a *CloseError (Local
+//     false): codes 1000-1003, 1007-1014 and 3000-4999, reasons of at most
+//     123 bytes of UTF-8; anything else is refused with an error and
+//     nothing is sent. It waits a bounded time for the peer, may be called
+//     any number of times, and returns nil when the peer took the close.
+//   - ReadMessage appends to buf[:0] and returns a *CloseError once the
+//     connection ended, every time after. A cancelled ctx returns the
+//     context's error and leaves the connection usable.
+//
+// Errors: *CloseError says how a connection ended (Local: this side ended
+// it; Code and Reason: the close sent or received, CloseAbnormal when the
+// transport failed without one; Err: the cause); ErrClosed is returned by
+// writes after this side closed.
 type MessageConn interface {
 	// ReadMessage reads the next data message, appending its payload to
 	// buf[:0]. It returns a *CloseError once the peer has closed.
@@ -39,6 +61,8 @@ type MessageConn interface {
 	// Close sends a close with code and reason, waits a bounded time for the
 	// peer's, and releases the connection.
 	Close(code CloseCode, reason string) error
+	// LocalAddr and RemoteAddr are the connection's addresses, as the
+	// transport knows them.
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
 }

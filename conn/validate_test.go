@@ -35,7 +35,7 @@ func TestInvalidInputRefused(t *testing.T) {
 		{conn.CloseAbnormal, "", conn.ErrCloseCode},
 		{1015, "", conn.ErrCloseCode},
 		{5000, "", conn.ErrCloseCode},
-		{conn.CloseNoStatus, "a reason without a code", conn.ErrCloseCode},
+		{conn.CloseNoStatus, "", conn.ErrCloseCode},
 		{conn.CloseNormal, strings.Repeat("r", 124), conn.ErrCloseReason},
 		{conn.CloseNormal, "\xff", conn.ErrCloseReason},
 	} {

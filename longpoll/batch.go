@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/frame"
 )
 
 // A batch is the sequence number of its first record, then the records,
@@ -23,10 +24,6 @@ const (
 	kindBinary = byte(conn.Binary)
 	kindClose  = byte(8)
 )
-
-// maxCloseReason is WebSocket's, so that a close passes unchanged through a
-// bridge between the two transports.
-const maxCloseReason = 123
 
 // batchOverhead bounds the framing a batch of one record adds to its
 // payload: two uvarints and the kind byte.
@@ -127,22 +124,28 @@ func uvarint(b []byte) (uint64, int) {
 }
 
 func closeRecord(seq uint64, code conn.CloseCode, reason string) record {
-	data := binary.BigEndian.AppendUint16(nil, uint16(code))
-	return record{kind: kindClose, seq: seq, data: append(data, reason...)}
+	return record{kind: kindClose, seq: seq, data: frame.AppendClose(nil, code, reason)}
 }
 
-// validClose reports whether code and reason may be sent in a close.
-func validClose(code conn.CloseCode, reason string) bool {
-	return code.Valid() && len(reason) <= maxCloseReason && utf8.ValidString(reason)
+// checkClose is Close's check of its arguments: WebSocket's rules, so that
+// a close passes unchanged through a bridge between the two transports.
+func checkClose(code conn.CloseCode, reason string) error {
+	switch {
+	case !code.Valid():
+		return errCloseCode
+	case len(reason) > frame.MaxCloseReason || !utf8.ValidString(reason):
+		return errCloseReason
+	}
+	return nil
 }
 
 func parseClose(data []byte) (*conn.CloseError, bool) {
-	if len(data) == 0 {
-		return &conn.CloseError{Code: conn.CloseNoStatus}, true
-	}
-	if len(data) < 2 {
+	if len(data) > frame.MaxControlPayload {
 		return nil, false
 	}
-	ce := &conn.CloseError{Code: conn.CloseCode(binary.BigEndian.Uint16(data)), Reason: string(data[2:])}
-	return ce, validClose(ce.Code, ce.Reason)
+	code, reason, err := frame.ParseClose(data)
+	if err != nil {
+		return nil, false
+	}
+	return &conn.CloseError{Code: code, Reason: string(reason)}, true
 }

@@ -141,8 +141,8 @@ func (c *Client) WriteMessage(ctx context.Context, typ conn.MessageType, p []byt
 // Close sends a close and waits, at most the hold time, for the server to
 // receive it.
 func (c *Client) Close(code conn.CloseCode, reason string) error {
-	if !validClose(code, reason) {
-		return errCloseCode
+	if err := checkClose(code, reason); err != nil {
+		return err
 	}
 	c.queueClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), c.hold)

@@ -3,6 +3,7 @@ package longpoll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"unicode/utf8"
 
@@ -23,9 +24,10 @@ var (
 	// request.
 	ErrTooBig = errors.New("longpoll: message too big")
 
-	errMessageType = errors.New("longpoll: invalid message type")
+	errMessageType = fmt.Errorf("longpoll: %w", conn.ErrMessageType)
 	errUTF8        = errors.New("longpoll: text message is not valid UTF-8")
-	errCloseCode   = errors.New("longpoll: invalid close code or reason")
+	errCloseCode   = fmt.Errorf("longpoll: %w", conn.ErrCloseCode)
+	errCloseReason = fmt.Errorf("longpoll: %w", conn.ErrCloseReason)
 	errAck         = errors.New("longpoll: acknowledgement of a message never sent")
 )
 

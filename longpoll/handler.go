@@ -300,8 +300,8 @@ func (s *Session) WriteMessage(ctx context.Context, typ conn.MessageType, p []by
 // Close sends a close to the client and waits, at most the hold time, for
 // the client to receive it.
 func (s *Session) Close(code conn.CloseCode, reason string) error {
-	if !validClose(code, reason) {
-		return errCloseCode
+	if err := checkClose(code, reason); err != nil {
+		return err
 	}
 	s.queueClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.Hold)
