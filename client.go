@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
-	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/longpoll"
 )
 
@@ -148,7 +147,7 @@ func (c *Client) connect(ctx context.Context) (conn.MessageConn, string, error) 
 	var wsErr error
 	if want == "" || want == "websocket" {
 		dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
-		ws, err := conn.Dial(dctx, c.wsURL, &conn.DialOptions{DialOptions: handshake.DialOptions{Subprotocols: []string{Subprotocol}, Header: c.opts.Header}})
+		ws, err := conn.Dial(dctx, c.wsURL, &conn.DialOptions{Subprotocols: []string{Subprotocol}, Header: c.opts.Header})
 		cancel()
 		if err == nil {
 			if ws.Subprotocol() != Subprotocol {

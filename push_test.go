@@ -17,7 +17,6 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/conn"
-	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/internal/leaktest"
 	"github.com/pushwire/pushwire/longpoll"
 )
@@ -423,7 +422,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	defer fast.Close()
 	waitSubscribed(t, srv, fast, "t")
 	// The slow one: a raw pushwire.v1 client that subscribes and never reads.
-	slow, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{DialOptions: handshake.DialOptions{Subprotocols: []string{pushwire.Subprotocol}}})
+	slow, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
 	if err != nil {
 		t.Fatal(err)
 	}

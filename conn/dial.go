@@ -2,6 +2,9 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
 
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/handshake"
@@ -11,9 +14,21 @@ import (
 // connection it makes.
 type DialOptions struct {
 	Options
-	handshake.DialOptions
+	// Header holds extra request header fields (Origin, Authorization,
+	// Cookie...); the handshake's own are refused.
+	Header http.Header
+	// Subprotocols are offered in order of preference; Conn.Subprotocol
+	// says which the server chose.
+	Subprotocols []string
 	// Compression offers permessage-deflate.
 	Compression *deflate.Config
+	// TLSConfig is used for wss:// (cloned; ServerName defaults to the
+	// URL's host).
+	TLSConfig *tls.Config
+	// NetDialContext dials the TCP connection; default a net.Dialer.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MaxHeaderBytes bounds the response's head (default 8 KiB).
+	MaxHeaderBytes int
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL. ctx bounds the
@@ -23,7 +38,13 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	var o *Options
 	neg := &negotiation{}
 	if opts != nil {
-		do = opts.DialOptions
+		do = handshake.DialOptions{
+			Header:         opts.Header,
+			Subprotocols:   opts.Subprotocols,
+			TLSConfig:      opts.TLSConfig,
+			NetDialContext: opts.NetDialContext,
+			MaxHeaderBytes: opts.MaxHeaderBytes,
+		}
 		o = &opts.Options
 		neg.cfg = opts.Compression
 	}

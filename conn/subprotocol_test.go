@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/pushwire/pushwire/conn"
-	"github.com/pushwire/pushwire/handshake"
 )
 
 func TestSubprotocol(t *testing.T) {
@@ -34,7 +33,7 @@ func TestSubprotocol(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, err := conn.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"),
-				&conn.DialOptions{DialOptions: handshake.DialOptions{Subprotocols: tt.offer}})
+				&conn.DialOptions{Subprotocols: tt.offer})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -349,7 +349,7 @@ func TestDialHandshake(t *testing.T) {
 		},
 		{
 			name:    "unoffered subprotocol",
-			opts:    conn.DialOptions{DialOptions: handshake.DialOptions{Subprotocols: []string{"chat"}}},
+			opts:    conn.DialOptions{Subprotocols: []string{"chat"}},
 			respond: func(key string) string { return switching(key, "Sec-WebSocket-Protocol: superchat") },
 			rule:    handshake.ErrProtocolNotOffered,
 		},
@@ -460,12 +460,12 @@ func TestDialDeadlineReported(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(bg, 200*time.Millisecond)
 		defer cancel()
-		_, err := conn.Dial(ctx, f.url(), &conn.DialOptions{DialOptions: handshake.DialOptions{
+		_, err := conn.Dial(ctx, f.url(), &conn.DialOptions{
 			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 				return earlyConn{nc}, err
 			},
-		}})
+		})
 		errc <- err
 	}()
 	p, _ := f.accept()
