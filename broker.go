@@ -42,9 +42,8 @@ type Publication struct {
 var ErrUnrecoverable = errors.New("pushwire: history does not cover the position")
 
 // Broker carries publications between the nodes that run a Server and keeps
-// each topic's history. The in-process broker, the default, serves a single
-// node; a distributed one (such as the NATS JetStream broker, a module of its
-// own) lets any node publish to the subscribers of every node.
+// each topic's history. MemoryBroker, the default, serves a single node; a
+// distributed one lets any node publish to the subscribers of every node.
 //
 // A Server joins replay and live delivery itself: it subscribes first, then
 // reads history, and drops live publications at or below the last offset
