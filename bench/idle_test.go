@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/internal/procmem"
 )
 
 // The idle clients run in a child process (this test binary again), so that
@@ -267,22 +268,16 @@ func inuse() (heap, stack int64) {
 	return int64(ms.HeapInuse), int64(ms.StackInuse)
 }
 
-// residentBytes reads this process's VmRSS, once the runtime has returned
-// what it can to the system.
+// residentBytes reads this process's resident memory, once the runtime has
+// returned what it can to the system; 0 where it cannot be read.
 func residentBytes(b testing.TB) int64 {
 	debug.FreeOSMemory()
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	rss, err := procmem.Resident()
+	if errors.Is(err, procmem.ErrUnsupported) {
 		return 0 // not Linux: the RSS column stays empty
 	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
+	if err != nil {
+		b.Fatal(err)
 	}
-	return 0
+	return rss
 }

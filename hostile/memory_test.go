@@ -18,6 +18,7 @@ import (
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/internal/procmem"
 	"github.com/pushwire/pushwire/longpoll"
 )
 
@@ -122,7 +123,7 @@ func runChild(k kind, zip bool) error {
 		case "rss":
 			runtime.GC()
 			debug.FreeOSMemory()
-			rss, err := residentBytes("VmRSS:")
+			rss, err := procmem.Resident()
 			if err != nil {
 				return err
 			}
@@ -130,33 +131,17 @@ func runChild(k kind, zip bool) error {
 		case "peak":
 			// The most resident memory since the last "peak" (Linux's
 			// clear_refs 5 resets VmHWM to the current RSS).
-			peak, err := residentBytes("VmHWM:")
+			peak, err := procmem.Peak()
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			if err := procmem.ResetPeak(); err != nil {
 				return err
 			}
 			fmt.Println("peak", peak)
 		}
 	}
 	return nil
-}
-
-// residentBytes reads a field of this process's status: VmRSS, or VmHWM
-// (the peak).
-func residentBytes(field string) (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }
 
 // child is the end under test in its own process.
