@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -464,4 +465,45 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	if st.SlowDisconnects != 1 {
 		t.Errorf("%d slow consumers disconnected, want 1", st.SlowDisconnects)
 	}
+}
+
+// A client that takes nothing for WriteTimeout is cut off: its session
+// ends and leaves the server, whatever its queue could still hold.
+func TestWriteTimeoutEndsSession(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv, url := startServer(t, pushwire.Options{WriteTimeout: 200 * time.Millisecond, MaxQueue: 1 << 20, MaxQueueBytes: 1 << 30})
+	stuck, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.NetConn().Close()
+	stuck.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
+	stuck.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+	for srv.Stats().Sessions["websocket"] == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	payload := make([]byte, 64<<10)
+	start := time.Now()
+	for srv.Stats().Sessions["websocket"] > 0 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the stuck client's session is still open")
+		}
+		srv.Publish(bg, "t", pushwire.Binary, payload)
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("the session ended %v after the first publication", time.Since(start))
+	// And its connection is closed, so that its reading goroutine ends too
+	// (the client, whose window is small, would take long to read to the
+	// end of what the kernel still holds for it).
+	for deadline := time.Now().Add(5 * time.Second); sessionReaders() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session's reader is still running: its connection stayed open")
+		}
+	}
+}
+
+// sessionReaders counts the goroutines reading a session's connection.
+func sessionReaders() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "pushwire.(*Session).run(")
 }

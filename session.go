@@ -361,8 +361,8 @@ func (s *Session) writeLoop() {
 			s.bytes -= n
 			s.mu.Unlock()
 			if err := s.write(o.msg); err != nil {
-				s.mc.Close(conn.CloseAbnormal, "") // ends the reader, and so the session
 				s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
+				s.abort() // ends the reader, and so run
 				return
 			}
 			s.srv.stats.msgsOut.Add(1)
@@ -387,6 +387,16 @@ func (s *Session) Close(code conn.CloseCode, reason string) error {
 	err := s.mc.Close(code, reason)
 	s.end(nil)
 	return err
+}
+
+// abort ends the transport without a close handshake: a write failed, so
+// none could be sent.
+func (s *Session) abort() {
+	if s.ws != nil {
+		s.ws.NetConn().Close()
+		return
+	}
+	go s.mc.Close(conn.CloseInternalError, "write failed")
 }
 
 // closeAsync closes the session from a goroutine that must not wait for it.
