@@ -26,23 +26,28 @@ type Session struct {
 	values sync.Map
 
 	// The outbound queue, drained by the writer goroutine.
-	mu       sync.Mutex
-	queue    []outgoing
-	bytes    int
-	wake     chan struct{}
-	subs     map[string]*subscription
-	slow     bool // closed for a full queue: takes nothing more
-	ended    bool
-	endErr   error
-	done     chan struct{} // closed when the session has ended
-	closeOne sync.Once
+	mu    sync.Mutex
+	queue []outgoing
+	bytes int
+	// forcedN and forcedBytes count what the queue holds past its bounds
+	// (replays, protocol messages): the bounds apply to the rest, so that
+	// a client catching up from history is not closed for its backlog.
+	forcedN, forcedBytes int
+	wake                 chan struct{}
+	subs                 map[string]*subscription
+	slow                 bool // closed for a full queue: takes nothing more
+	ended                bool
+	endErr               error
+	done                 chan struct{} // closed when the session has ended
+	closeOne             sync.Once
 }
 
 // outgoing is a message queued for a session: a shared broadcast, or one of
 // its own.
 type outgoing struct {
-	msg   *outMessage
-	topic string // a publication's, for DropOldest's notice
+	msg    *outMessage
+	topic  string // a publication's, for DropOldest's notice
+	forced bool   // queued past the bounds: a replay or a protocol message
 }
 
 // outMessage is a message as it goes to any number of sessions: framed
@@ -293,11 +298,11 @@ func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
 		s.mu.Unlock()
 		return ErrSlowConsumer
 	}
-	full := len(s.queue)+1 > s.srv.opts.MaxQueue || s.bytes+n > s.srv.opts.MaxQueueBytes
+	full := len(s.queue)-s.forcedN+1 > s.srv.opts.MaxQueue || s.bytes-s.forcedBytes+n > s.srv.opts.MaxQueueBytes
 	if full && !force {
 		if s.srv.opts.SlowConsumer == Disconnect {
 			s.slow = true
-			s.queue, s.bytes = nil, 0 // it will not be read
+			s.queue, s.bytes, s.forcedN, s.forcedBytes = nil, 0, 0, 0 // it will not be read
 			s.mu.Unlock()
 			s.srv.stats.slow.Add(1)
 			s.closeAsync(conn.ClosePolicyViolation, "slow consumer")
@@ -305,8 +310,12 @@ func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
 		}
 		s.dropOldest(n)
 	}
-	s.queue = append(s.queue, outgoing{m, topic})
+	s.queue = append(s.queue, outgoing{m, topic, force})
 	s.bytes += n
+	if force {
+		s.forcedN++
+		s.forcedBytes += n
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -315,27 +324,36 @@ func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
 	return nil
 }
 
-// dropOldest drops publications from the head of the queue until a message
-// of n bytes fits, and queues a "lost" notice for each topic that lost
-// some. The caller holds mu.
+// dropOldest drops the oldest publications within the bounds until a
+// message of n bytes fits, and queues a "lost" notice for each topic that
+// lost some. The caller holds mu.
 func (s *Session) dropOldest(n int) {
 	lost := map[string]bool{}
+	fits := func() bool {
+		return len(s.queue)-s.forcedN+len(lost) < s.srv.opts.MaxQueue && s.bytes-s.forcedBytes+n <= s.srv.opts.MaxQueueBytes
+	}
 	kept := s.queue[:0]
 	for i, o := range s.queue {
-		fits := len(s.queue)-i+len(lost) < s.srv.opts.MaxQueue && s.bytes+n <= s.srv.opts.MaxQueueBytes
-		if fits || o.topic == "" {
+		if fits() {
 			kept = append(kept, s.queue[i:]...)
 			break
+		}
+		if o.forced || o.topic == "" {
+			kept = append(kept, o)
+			continue
 		}
 		s.bytes -= len(o.msg.pm.Payload())
 		lost[o.topic] = true
 		s.srv.stats.drops.Add(1)
 	}
+	clear(s.queue[len(kept):])
 	s.queue = kept
 	for topic := range lost {
 		m := newOut(Text, (&envelope{T: kindLost, Topic: topic, Reason: "slow consumer: publications dropped"}).encode())
-		s.queue = append(s.queue, outgoing{m, ""})
+		s.queue = append(s.queue, outgoing{m, "", true})
 		s.bytes += len(m.pm.Payload())
+		s.forcedN++
+		s.forcedBytes += len(m.pm.Payload())
 	}
 }
 
@@ -359,6 +377,10 @@ func (s *Session) writeLoop() {
 			s.queue = s.queue[1:]
 			n := len(o.msg.pm.Payload())
 			s.bytes -= n
+			if o.forced {
+				s.forcedN--
+				s.forcedBytes -= n
+			}
 			s.mu.Unlock()
 			if err := s.write(o.msg); err != nil {
 				s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
