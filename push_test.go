@@ -146,9 +146,14 @@ func (l *faultyListener) Accept() (net.Conn, error) {
 // switch transport midway.
 func TestExactlyOnceUnderFaults(t *testing.T) {
 	subscribers, topics, messages := 20, 4, 2000
+	lifetime := 50 * time.Millisecond // to 10x that, at random
 	if os.Getenv("PUSHWIRE_FULL") != "" {
 		// The acceptance's size: PUSHWIRE_FULL=1 go test -run ExactlyOnce -v.
+		// Connections live longer: on 2 cores, 200 clients' handshakes and
+		// replays can take longer than 450 ms, and a connection cut before
+		// its first message leaves its client where it was.
 		subscribers, topics, messages = 200, 10, 10_000
+		lifetime = 300 * time.Millisecond
 	}
 	srv := pushwire.NewServer(pushwire.Options{History: pushwire.History{Messages: messages}, MaxQueue: 1 << 16, MaxQueueBytes: 64 << 20})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -156,7 +161,7 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	fl := &faultyListener{Listener: ln, stop: make(chan struct{}), rng: func() time.Duration {
-		return time.Duration(50+rand.IntN(400)) * time.Millisecond
+		return lifetime + time.Duration(rand.Int64N(int64(9*lifetime)))
 	}}
 	hs := &http.Server{Handler: srv}
 	go hs.Serve(fl)
