@@ -359,7 +359,11 @@ func TestShutdown(t *testing.T) {
 	defer hs.Close()
 	var raw []*conn.Conn
 	var clients []*pushwire.Client
-	for i := range 20 {
+	n := 20
+	if os.Getenv("PUSHWIRE_FULL") != "" {
+		n = 2000 // the acceptance's: 1,000 on each transport
+	}
+	for i := range n {
 		transport := []string{"websocket", "longpoll"}[i%2]
 		c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{Transport: transport, MaxBackoff: time.Hour, MinBackoff: time.Hour})
 		if err != nil {
@@ -379,7 +383,7 @@ func TestShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for srv.Stats().Sessions["websocket"]+srv.Stats().Sessions["longpoll"] < 26 {
+	for srv.Stats().Sessions["websocket"]+srv.Stats().Sessions["longpoll"] < n+6 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	closes := make(chan error, len(raw)+1)
@@ -393,7 +397,7 @@ func TestShutdown(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	t.Logf("Shutdown of 26 sessions took %v", time.Since(start))
+	t.Logf("Shutdown of %d sessions took %v", n+6, time.Since(start))
 	for range len(raw) + 1 {
 		err := <-closes
 		ce, ok := errors.AsType[*conn.CloseError](err)
