@@ -516,3 +516,24 @@ func sessionReaders() int {
 	buf := make([]byte, 1<<20)
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "pushwire.(*Session).run(")
 }
+
+// Send keeps its own copy: the caller may reuse its buffer at once, also
+// for a plain WebSocket client that speaks no pushwire.v1.
+func TestSendCopiesData(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	_, url := startServer(t, pushwire.Options{OnOpen: func(s *pushwire.Session) {
+		buf := []byte("original")
+		s.Send(bg, pushwire.Text, buf)
+		copy(buf, "REUSED!!")
+	}})
+	c, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(conn.CloseNormal, "")
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	if _, msg, err := c.ReadMessage(ctx, nil); err != nil || string(msg) != "original" {
+		t.Fatalf("read %q %v, want \"original\"", msg, err)
+	}
+}

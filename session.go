@@ -1,6 +1,7 @@
 package pushwire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -258,7 +259,8 @@ func (s *Session) Send(ctx context.Context, typ MessageType, data []byte) error 
 		return err
 	}
 	if !s.envelope {
-		return s.enqueue(newOut(typ, data), "", false)
+		// Queued, not yet written: the caller may reuse data.
+		return s.enqueue(newOut(typ, bytes.Clone(data)), "", false)
 	}
 	e := &envelope{T: kindMsg}
 	e.setPayload(typ, data)
