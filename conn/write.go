@@ -111,12 +111,8 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		h.Key = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
 	}
 	held := len(c.wbuf)
-	var b []byte
-	if h.Fin && !h.Masked && h.Length <= 125 {
-		// The commonest header, without the call to AppendHeader (about
-		// 7 ns a message).
-		b = append(c.wbuf, 0x80|h.Rsv<<4|byte(h.Op), byte(h.Length))
-	} else {
+	b, ok := frame.AppendShortHeader(c.wbuf, &h)
+	if !ok {
 		b = frame.AppendHeader(c.wbuf, h)
 	}
 	var n int64

@@ -54,6 +54,29 @@ func refRules(b []byte) (n int, rules []error) {
 	return n, rules
 }
 
+// checkParseData holds ParseData, the fast path, to Parse: whatever it
+// accepts Parse decodes the same way, and it accepts every whole data frame
+// header of its form in 4 bytes or more.
+func checkParseData(t *testing.T, data []byte, h frame.Header, n int, err error) {
+	for _, masked := range []bool{false, true} {
+		op, length, dn := frame.ParseData(data, masked)
+		common := err == nil && h.Fin && h.Rsv == 0 && (h.Op == frame.OpText || h.Op == frame.OpBinary) &&
+			h.Length <= 0xffff && h.Masked == masked && len(data) >= 4
+		if dn == 0 {
+			if common {
+				t.Fatalf("ParseData(% x, %v) refused what Parse decodes as %+v", data, masked, h)
+			}
+			continue
+		}
+		if !common || op != h.Op || int64(length) != h.Length || dn != n {
+			t.Fatalf("ParseData(% x, %v) = %v, %d, %d; Parse = %+v, %d, %v", data, masked, op, length, dn, h, n, err)
+		}
+		if masked && frame.MaskKey(data[:dn]) != h.Key {
+			t.Fatalf("MaskKey(% x) = %x, Parse's key %x", data[:dn], frame.MaskKey(data[:dn]), h.Key)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, tt := range headerTests {
 		f.Add(unhex(f, tt.wire))
@@ -63,6 +86,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, n, err := frame.Parse(data)
+		checkParseData(t, data, h, n, err)
 		if n < 2 || n > frame.MaxHeaderSize {
 			t.Fatalf("Parse(% x) n = %d, outside [2, %d]", data, n, frame.MaxHeaderSize)
 		}

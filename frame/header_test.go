@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -96,6 +99,15 @@ func TestAppendHeader(t *testing.T) {
 			}
 			if n := tt.h.Size(); n != len(want) {
 				t.Errorf("Size() = %d, want %d = len(AppendHeader)", n, len(want))
+			}
+			short, ok := frame.AppendShortHeader(prefix[:len(prefix):len(prefix)], &tt.h)
+			switch {
+			case ok != (tt.h.Fin && !tt.h.Masked && tt.h.Length <= 125):
+				t.Errorf("AppendShortHeader(%+v) reports %v", tt.h, ok)
+			case ok && !bytes.Equal(short, got):
+				t.Errorf("AppendShortHeader(%q, %+v) = % x, AppendHeader's % x", prefix, tt.h, short, got)
+			case !ok && string(short) != "prefix":
+				t.Errorf("AppendShortHeader(%q, %+v) = % x refusing it, want dst unchanged", prefix, tt.h, short)
 			}
 		})
 	}
@@ -421,6 +433,23 @@ func BenchmarkReadHeader(b *testing.B) {
 		br.Reset(wire)
 		if _, err := frame.ReadHeader(br, buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFastPathsInline checks that the fast paths stay within the compiler's
+// inlining budget: the read and write loops depend on it.
+func TestFastPathsInline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the package")
+	}
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-gcflags=-m", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, fn := range []string{"ParseData", "MaskKey", "AppendShortHeader"} {
+		if !strings.Contains(string(out), "can inline "+fn+"\n") {
+			t.Errorf("%s no longer inlines; go build -gcflags=-m=2 says why", fn)
 		}
 	}
 }
