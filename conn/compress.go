@@ -24,41 +24,14 @@ type negotiation struct {
 	agreed  *deflate.Agreement
 }
 
-func toHandshake(ps []deflate.Param) []handshake.Param {
-	out := make([]handshake.Param, len(ps))
-	for i, p := range ps {
-		out[i] = handshake.Param(p)
-	}
-	return out
-}
-
-func fromHandshake(ps []handshake.Param) []deflate.Param {
-	out := make([]deflate.Param, len(ps))
-	for i, p := range ps {
-		out[i] = deflate.Param(p)
-	}
-	return out
-}
-
-// accept answers the client's offers: the first acceptable permessage-deflate
-// offer wins; malformed ones are declined, as RFC 7692 section 5 asks.
+// accept answers the client's offers.
 func (n *negotiation) accept(offers []handshake.Extension) ([]handshake.Extension, error) {
-	for _, o := range offers {
-		if o.Name != deflate.ExtensionName {
-			continue
-		}
-		p, err := deflate.ParseParams(fromHandshake(o.Params))
-		if err != nil {
-			continue
-		}
-		resp, a, ok := n.cfg.Accept(p)
-		if !ok {
-			continue
-		}
-		n.agreed = &a
-		return []handshake.Extension{{Name: deflate.ExtensionName, Params: toHandshake(resp.Append(nil))}}, nil
+	resp, a, ok := n.cfg.AcceptOffers(offers)
+	if !ok {
+		return nil, nil
 	}
-	return nil, nil
+	n.agreed = &a
+	return []handshake.Extension{resp}, nil
 }
 
 // offer adds our offer to a client's options and checks the answer.
@@ -67,26 +40,14 @@ func (n *negotiation) offer(do *handshake.DialOptions) {
 		return
 	}
 	n.offered = n.cfg.Offer()
-	do.Extensions = append(slices.Clone(do.Extensions), handshake.Extension{
-		Name: deflate.ExtensionName, Params: toHandshake(n.offered.Append(nil)),
-	})
+	do.Extensions = append(slices.Clone(do.Extensions), n.offered.Extension())
 	check := do.CheckExtensions
 	do.CheckExtensions = func(accepted []handshake.Extension) error {
-		for _, e := range accepted {
-			if e.Name != deflate.ExtensionName {
-				continue
-			}
-			if n.agreed != nil {
-				return errors.New("permessage-deflate accepted twice")
-			}
-			p, err := deflate.ParseParams(fromHandshake(e.Params))
-			if err != nil {
-				return err
-			}
-			a, err := n.cfg.Verify(n.offered, p)
-			if err != nil {
-				return err
-			}
+		a, ok, err := n.cfg.VerifyAccepted(n.offered, accepted)
+		if err != nil {
+			return err
+		}
+		if ok {
 			n.agreed = &a
 		}
 		if check != nil {

@@ -3,14 +3,12 @@ package deflate
 import (
 	"errors"
 	"strconv"
+
+	"github.com/pushwire/pushwire/handshake"
 )
 
 // ExtensionName is the extension token of RFC 7692.
 const ExtensionName = "permessage-deflate"
-
-// Param is one extension parameter; Value is "" when it has none. It has
-// the fields of handshake.Param, so the two convert element by element.
-type Param struct{ Name, Value string }
 
 // Params are the parameters of one offer or response (RFC 7692 section 7.1).
 type Params struct {
@@ -37,7 +35,7 @@ func paramError(msg string) error { return errors.Join(ErrParams, errors.New(msg
 
 // ParseParams parses the parameters of one permessage-deflate element: an
 // unknown or repeated parameter, or a malformed value, is an error.
-func ParseParams(ps []Param) (Params, error) {
+func ParseParams(ps []handshake.Param) (Params, error) {
 	var p Params
 	var seen [4]bool
 	for _, x := range ps {
@@ -93,21 +91,26 @@ func windowBits(s string) (int, bool) {
 	return 0, false
 }
 
+// Extension returns p as an element of Sec-WebSocket-Extensions.
+func (p Params) Extension() handshake.Extension {
+	return handshake.Extension{Name: ExtensionName, Params: p.Append(nil)}
+}
+
 // Append appends p's parameters to dst, in a canonical order.
-func (p Params) Append(dst []Param) []Param {
+func (p Params) Append(dst []handshake.Param) []handshake.Param {
 	if p.ServerNoContextTakeover {
-		dst = append(dst, Param{Name: serverNoTakeover})
+		dst = append(dst, handshake.Param{Name: serverNoTakeover})
 	}
 	if p.ClientNoContextTakeover {
-		dst = append(dst, Param{Name: clientNoTakeover})
+		dst = append(dst, handshake.Param{Name: clientNoTakeover})
 	}
 	if p.ServerMaxWindowBits != 0 {
-		dst = append(dst, Param{serverMaxBits, strconv.Itoa(p.ServerMaxWindowBits)})
+		dst = append(dst, handshake.Param{Name: serverMaxBits, Value: strconv.Itoa(p.ServerMaxWindowBits)})
 	}
 	if p.ClientMaxWindowBits != 0 {
-		dst = append(dst, Param{clientMaxBits, strconv.Itoa(p.ClientMaxWindowBits)})
+		dst = append(dst, handshake.Param{Name: clientMaxBits, Value: strconv.Itoa(p.ClientMaxWindowBits)})
 	} else if p.ClientMaxWindowBitsNoValue {
-		dst = append(dst, Param{Name: clientMaxBits})
+		dst = append(dst, handshake.Param{Name: clientMaxBits})
 	}
 	return dst
 }
@@ -177,6 +180,49 @@ func (c Config) Accept(offer Params) (resp Params, a Agreement, ok bool) {
 		ClientMaxWindowBits:     client,
 	}
 	return resp, a, true
+}
+
+// AcceptOffers answers a client's Sec-WebSocket-Extensions: the first
+// permessage-deflate offer it can accept wins, and it returns the element
+// to answer with and the agreement. Malformed offers are declined, as RFC
+// 7692 section 5 asks; ok is false when none is left.
+func (c Config) AcceptOffers(offers []handshake.Extension) (resp handshake.Extension, a Agreement, ok bool) {
+	for _, o := range offers {
+		if o.Name != ExtensionName {
+			continue
+		}
+		p, err := ParseParams(o.Params)
+		if err != nil {
+			continue
+		}
+		if r, a, ok := c.Accept(p); ok {
+			return r.Extension(), a, true
+		}
+	}
+	return handshake.Extension{}, Agreement{}, false
+}
+
+// VerifyAccepted checks the extensions a server accepted against our
+// offer: ok is false when it accepted no permessage-deflate, and an
+// element that is malformed, repeated or beyond the offer is an error.
+func (c Config) VerifyAccepted(offer Params, accepted []handshake.Extension) (a Agreement, ok bool, err error) {
+	for _, e := range accepted {
+		if e.Name != ExtensionName {
+			continue
+		}
+		if ok {
+			return Agreement{}, false, paramError("permessage-deflate accepted twice")
+		}
+		p, err := ParseParams(e.Params)
+		if err != nil {
+			return Agreement{}, false, err
+		}
+		if a, err = c.Verify(offer, p); err != nil {
+			return Agreement{}, false, err
+		}
+		ok = true
+	}
+	return a, ok, nil
 }
 
 // Offer is the client's offer.

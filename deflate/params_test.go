@@ -5,31 +5,41 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pushwire/pushwire/handshake"
 )
+
+// ps makes parameters of name, value pairs.
+func ps(kv ...string) []handshake.Param {
+	var out []handshake.Param
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, handshake.Param{Name: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
 
 func TestParseParams(t *testing.T) {
 	rows := []struct {
 		name string
-		in   []Param
+		in   []handshake.Param
 		want Params
 		ok   bool
 	}{
 		{"empty", nil, Params{}, true},
-		{"all", []Param{{"server_no_context_takeover", ""}, {"client_no_context_takeover", ""}, {"server_max_window_bits", "10"}, {"client_max_window_bits", "8"}},
+		{"all", ps("server_no_context_takeover", "", "client_no_context_takeover", "", "server_max_window_bits", "10", "client_max_window_bits", "8"),
 			Params{ServerNoContextTakeover: true, ClientNoContextTakeover: true, ServerMaxWindowBits: 10, ClientMaxWindowBits: 8}, true},
-		{"client bits without value", []Param{{"client_max_window_bits", ""}}, Params{ClientMaxWindowBitsNoValue: true}, true},
-		{"bits 15", []Param{{"server_max_window_bits", "15"}}, Params{ServerMaxWindowBits: 15}, true},
-		{"unknown", []Param{{"x", ""}}, Params{}, false},
-		{"duplicate flag", []Param{{"server_no_context_takeover", ""}, {"server_no_context_takeover", ""}}, Params{}, false},
-		{"duplicate bits", []Param{{"client_max_window_bits", ""}, {"client_max_window_bits", "9"}}, Params{}, false},
-		{"flag with value", []Param{{"client_no_context_takeover", "1"}}, Params{}, false},
-		{"server bits without value", []Param{{"server_max_window_bits", ""}}, Params{}, false},
-		{"bits 7", []Param{{"server_max_window_bits", "7"}}, Params{}, false},
-		{"bits 16", []Param{{"client_max_window_bits", "16"}}, Params{}, false},
-		{"bits 0", []Param{{"client_max_window_bits", "0"}}, Params{}, false},
-		{"leading zero", []Param{{"server_max_window_bits", "08"}}, Params{}, false},
-		{"sign", []Param{{"server_max_window_bits", "+9"}}, Params{}, false},
-		{"letters", []Param{{"server_max_window_bits", "abc"}}, Params{}, false},
+		{"client bits without value", ps("client_max_window_bits", ""), Params{ClientMaxWindowBitsNoValue: true}, true},
+		{"bits 15", ps("server_max_window_bits", "15"), Params{ServerMaxWindowBits: 15}, true},
+		{"unknown", ps("x", ""), Params{}, false},
+		{"duplicate flag", ps("server_no_context_takeover", "", "server_no_context_takeover", ""), Params{}, false},
+		{"duplicate bits", ps("client_max_window_bits", "", "client_max_window_bits", "9"), Params{}, false},
+		{"flag with value", ps("client_no_context_takeover", "1"), Params{}, false},
+		{"server bits without value", ps("server_max_window_bits", ""), Params{}, false},
+		{"bits 7", ps("server_max_window_bits", "7"), Params{}, false},
+		{"bits 16", ps("client_max_window_bits", "16"), Params{}, false},
+		{"bits 0", ps("client_max_window_bits", "0"), Params{}, false},
+		{"leading zero", ps("server_max_window_bits", "08"), Params{}, false},
+		{"sign", ps("server_max_window_bits", "+9"), Params{}, false},
+		{"letters", ps("server_max_window_bits", "abc"), Params{}, false},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -127,6 +137,71 @@ func TestVerifyRejects(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			if _, err := (Config{}).Verify(r.offer, r.resp); !errors.Is(err, ErrParams) {
 				t.Fatalf("Verify = %v, want ErrParams", err)
+			}
+		})
+	}
+}
+
+// The extension-level negotiation: offers and answers as handshake parses
+// them.
+func TestAcceptOffers(t *testing.T) {
+	other := handshake.Extension{Name: "x-other"}
+	bad := handshake.Extension{Name: ExtensionName, Params: ps("server_max_window_bits", "7")}
+	good := handshake.Extension{Name: ExtensionName, Params: ps("server_no_context_takeover", "")}
+	rows := []struct {
+		name   string
+		offers []handshake.Extension
+		ok     bool
+		want   []handshake.Param
+	}{
+		{"none", nil, false, nil},
+		{"only another extension", []handshake.Extension{other}, false, nil},
+		{"only a malformed offer", []handshake.Extension{bad}, false, nil},
+		{"malformed then good", []handshake.Extension{other, bad, good}, true, ps("server_no_context_takeover", "")},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			resp, a, ok := Config{}.AcceptOffers(r.offers)
+			if ok != r.ok {
+				t.Fatalf("ok = %v, want %v", ok, r.ok)
+			}
+			if !ok {
+				return
+			}
+			if resp.Name != ExtensionName || !cmp.Equal(resp.Params, r.want) {
+				t.Fatalf("answer %+v, want %s with %v", resp, ExtensionName, r.want)
+			}
+			if !a.ServerNoContextTakeover || a.ServerMaxWindowBits != 15 || a.ClientMaxWindowBits != 15 {
+				t.Fatalf("agreement %+v", a)
+			}
+		})
+	}
+}
+
+func TestVerifyAccepted(t *testing.T) {
+	c := Config{}
+	offer := c.Offer()
+	plain := handshake.Extension{Name: ExtensionName}
+	rows := []struct {
+		name     string
+		accepted []handshake.Extension
+		ok, err  bool
+	}{
+		{"none", nil, false, false},
+		{"another extension", []handshake.Extension{{Name: "x-other"}}, false, false},
+		{"accepted", []handshake.Extension{{Name: "x-other"}, plain}, true, false},
+		{"twice", []handshake.Extension{plain, plain}, false, true},
+		{"malformed", []handshake.Extension{{Name: ExtensionName, Params: ps("bogus", "")}}, false, true},
+		{"beyond the offer", []handshake.Extension{{Name: ExtensionName, Params: ps("client_max_window_bits", "")}}, false, true},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			_, ok, err := c.VerifyAccepted(offer, r.accepted)
+			if ok != r.ok || (err != nil) != r.err {
+				t.Fatalf("ok %v, err %v; want ok %v, error %v", ok, err, r.ok, r.err)
+			}
+			if err != nil && !errors.Is(err, ErrParams) {
+				t.Fatalf("err %v is not ErrParams", err)
 			}
 		})
 	}
