@@ -18,6 +18,7 @@ import (
 
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/internal/leaktest"
 	"github.com/pushwire/pushwire/longpoll"
 )
@@ -535,5 +536,61 @@ func TestSendCopiesData(t *testing.T) {
 	defer cancel()
 	if _, msg, err := c.ReadMessage(ctx, nil); err != nil || string(msg) != "original" {
 		t.Fatalf("read %q %v, want \"original\"", msg, err)
+	}
+}
+
+// TestOnRefuse: an opening request the server refuses, on either transport,
+// is reported with its cause, where the client sees only a status.
+func TestOnRefuse(t *testing.T) {
+	errDenied := errors.New("no token")
+	got := make(chan error, 4)
+	_, u := startServer(t, pushwire.Options{
+		OnRefuse: func(r *http.Request, err error) { got <- err },
+		Authenticate: func(r *http.Request) (any, error) {
+			if r.URL.Query().Get("token") == "" {
+				return nil, errDenied
+			}
+			return nil, nil
+		},
+	})
+	wsURL := "ws" + strings.TrimPrefix(u, "http")
+	rows := []struct {
+		name string
+		open func() error
+		want error
+	}{
+		{"websocket origin", func() error {
+			h := http.Header{"Origin": {"https://elsewhere.example"}}
+			_, err := conn.Dial(bg, wsURL+"?token=1", &conn.DialOptions{Header: h})
+			return err
+		}, handshake.ErrOrigin},
+		{"longpoll origin", func() error {
+			h := http.Header{"Origin": {"https://elsewhere.example"}}
+			_, err := longpoll.Dial(bg, u+"?token=1", &longpoll.DialOptions{Header: h})
+			return err
+		}, handshake.ErrOrigin},
+		{"websocket authenticate", func() error {
+			_, err := conn.Dial(bg, wsURL, nil)
+			return err
+		}, errDenied},
+		{"longpoll authenticate", func() error {
+			_, err := longpoll.Dial(bg, u, nil)
+			return err
+		}, errDenied},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			if err := r.open(); err == nil {
+				t.Fatal("opened")
+			}
+			select {
+			case err := <-got:
+				if !errors.Is(err, r.want) {
+					t.Fatalf("OnRefuse got %v, want %v", err, r.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnRefuse not called")
+			}
+		})
 	}
 }

@@ -55,6 +55,10 @@ type Options struct {
 	OnOpen    func(s *Session)
 	OnMessage func(s *Session, typ MessageType, data []byte)
 	OnClose   func(s *Session, err error)
+	// OnRefuse is told of each opening request refused, and why: by the
+	// origin policy (errors.Is(err, handshake.ErrOrigin)), Authenticate, or
+	// the WebSocket handshake. The client sees only a status.
+	OnRefuse func(r *http.Request, err error)
 	// MaxQueue and MaxQueueBytes bound each session's outbound queue
 	// (default 1024 messages, 1 MiB); SlowConsumer says what happens to a
 	// session that fills it.
@@ -168,6 +172,9 @@ func NewServer(opts Options) *Server {
 	if opts.Authenticate != nil {
 		lpOpts.Open = opts.Authenticate
 	}
+	if opts.OnRefuse != nil {
+		lpOpts.OnRefuse = opts.OnRefuse
+	}
 	s.lp = longpoll.NewHandler(&lpOpts)
 	s.wg.Go(s.acceptLongPoll)
 	return s
@@ -203,6 +210,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Authenticate != nil {
 		v, err := s.opts.Authenticate(r)
 		if err != nil {
+			s.refused(r, err)
 			http.Error(w, "pushwire: "+err.Error(), statusOf(err))
 			return
 		}
@@ -210,6 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := conn.Accept(w, r, &s.ws)
 	if err != nil {
+		s.refused(r, err)
 		return // answered
 	}
 	sess := s.newSession(c, c, "websocket", c.Subprotocol() == Subprotocol, value)
@@ -220,6 +229,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Served on a goroutine of its own, so that net/http keeps nothing for
 	// the request while the session lasts.
 	go sess.run()
+}
+
+func (s *Server) refused(r *http.Request, err error) {
+	if s.opts.OnRefuse != nil {
+		s.opts.OnRefuse(r, err)
+	}
 }
 
 // acceptLongPoll turns long-poll sessions into Sessions. They all speak

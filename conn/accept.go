@@ -111,12 +111,19 @@ func serverOptions(opts *AcceptOptions) (*handshake.ServerOptions, *negotiation)
 type Handler struct {
 	Options *AcceptOptions
 	Serve   func(c *Conn, r *http.Request)
+	// OnRefuse, if set, is told why a request was refused (Accept's error:
+	// errors.Is tells handshake.ErrOrigin and the others): the client
+	// sees only a status.
+	OnRefuse func(r *http.Request, err error)
 }
 
 // ServeHTTP upgrades the request and starts Serve.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := Accept(w, r, h.Options)
 	if err != nil {
+		if h.OnRefuse != nil {
+			h.OnRefuse(r, err)
+		}
 		return
 	}
 	go h.Serve(c, r)

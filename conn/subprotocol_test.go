@@ -1,12 +1,15 @@
 package conn_test
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 )
 
 func TestSubprotocol(t *testing.T) {
@@ -45,5 +48,28 @@ func TestSubprotocol(t *testing.T) {
 				t.Errorf("client's Subprotocol() = %q, want %q", s, tt.want)
 			}
 		})
+	}
+}
+
+// TestHandlerOnRefuse: Handler tells OnRefuse why it refused a request,
+// where the client sees only 403.
+func TestHandlerOnRefuse(t *testing.T) {
+	got := make(chan error, 1)
+	srv := httptest.NewServer(&conn.Handler{
+		Serve:    func(c *conn.Conn, r *http.Request) { c.Close(conn.CloseNormal, "") },
+		OnRefuse: func(r *http.Request, err error) { got <- err },
+	})
+	defer srv.Close()
+	h := http.Header{"Origin": {"https://elsewhere.example"}}
+	if _, err := conn.Dial(bg, "ws"+strings.TrimPrefix(srv.URL, "http"), &conn.DialOptions{Header: h}); err == nil {
+		t.Fatal("a cross-origin request was accepted")
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, handshake.ErrOrigin) {
+			t.Fatalf("OnRefuse got %v, want ErrOrigin", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnRefuse not called")
 	}
 }

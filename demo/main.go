@@ -78,6 +78,9 @@ func newDemo() *demo {
 			Options:     conn.Options{ReadLimit: 4096, PingInterval: 30 * time.Second},
 			Compression: &deflate.Config{ServerNoContextTakeover: true, ClientNoContextTakeover: true},
 		},
+		OnRefuse: func(r *http.Request, err error) {
+			log.Printf("refused %s from %s: %v", r.URL.Path, r.RemoteAddr, err)
+		},
 		CanSubscribe: func(_ *pushwire.Session, topic string) error {
 			if topic != "clock" && topic != "chat" {
 				return pushwire.ErrTopic

@@ -56,6 +56,10 @@ type Options struct {
 	// request with 403, or with the status of an error that has a
 	// StatusCode() int method.
 	Open func(r *http.Request) (any, error)
+	// OnRefuse, if set, is told of each request refused by the origin
+	// policy (an error that is handshake.ErrOrigin) or by Open (Open's
+	// error): the client sees only a status, the server nothing else.
+	OnRefuse func(r *http.Request, err error)
 }
 
 // Handler serves the long-polling transport under a path prefix: POST
@@ -137,7 +141,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.originAllowed(r) {
-		http.Error(w, "longpoll: origin not allowed", http.StatusForbidden)
+		h.refuse(w, r, http.StatusForbidden, handshake.ErrOrigin)
 		return
 	}
 	if h.opts.CORS && r.Header.Get("Origin") != "" {
@@ -226,7 +230,7 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 			if sc, ok := err.(interface{ StatusCode() int }); ok {
 				status = sc.StatusCode()
 			}
-			http.Error(w, "longpoll: "+err.Error(), status)
+			h.refuse(w, r, status, err)
 			return
 		}
 		value = v
@@ -250,6 +254,14 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	s.idle()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(openReply{ID: s.id, Hold: h.opts.Hold.Milliseconds(), Grace: h.opts.Grace.Milliseconds(), MaxBody: h.opts.MaxBody})
+}
+
+// refuse answers r with status and err, and tells OnRefuse.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if h.opts.OnRefuse != nil {
+		h.opts.OnRefuse(r, err)
+	}
+	http.Error(w, "longpoll: "+err.Error(), status)
 }
 
 func (h *Handler) originAllowed(r *http.Request) bool {
