@@ -2,6 +2,7 @@ package longpoll
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
@@ -22,7 +23,8 @@ type FallbackOptions struct {
 // DialFallback opens a WebSocket at wsURL and, if that fails (an answer
 // other than 101, a proxy that strips Upgrade, no answer within the upgrade
 // timeout), a long-polling session at lpURL, the prefix of a Handler. The
-// connection is a *conn.Conn or a *Client; a type switch tells which.
+// connection is a *conn.Conn or a *Client; a type switch tells which. When
+// both fail, the error holds both causes (errors.Is finds either).
 func DialFallback(ctx context.Context, wsURL, lpURL string, opts *FallbackOptions) (conn.MessageConn, error) {
 	if opts == nil {
 		opts = &FallbackOptions{}
@@ -40,5 +42,10 @@ func DialFallback(ctx context.Context, wsURL, lpURL string, opts *FallbackOption
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return Dial(ctx, lpURL, opts.LongPoll)
+	lp, lpErr := Dial(ctx, lpURL, opts.LongPoll)
+	if lpErr != nil {
+		// Both: the WebSocket's failure is often the one that explains.
+		return nil, fmt.Errorf("longpoll: no transport: websocket: %w; long polling: %w", err, lpErr)
+	}
+	return lp, nil
 }

@@ -2,12 +2,15 @@ package longpoll
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/internal/leaktest"
 )
 
@@ -85,5 +88,21 @@ func TestDialFallback(t *testing.T) {
 			}
 			c.Close(conn.CloseNormal, "")
 		})
+	}
+}
+
+// TestDialFallbackBothFail: when neither transport opens, the error holds
+// both causes.
+func TestDialFallbackBothFail(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "gone", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	_, err := DialFallback(bg, "ws"+srv.URL[4:]+"/ws", srv.URL+"/lp", nil)
+	if err == nil {
+		t.Fatal("opened")
+	}
+	if !errors.Is(err, handshake.ErrStatus) || !strings.Contains(err.Error(), "long polling: ") || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("error %q does not give both causes", err)
 	}
 }
