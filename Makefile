@@ -40,4 +40,4 @@ autobahn:
 	./autobahn/run.sh both
 
 soak:
-	$(GO) run ./internal/soak -conns 10000 -duration 60s
+	$(GO) run ./soak -conns 10000 -duration 60s

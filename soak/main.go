@@ -5,7 +5,7 @@
 // echo. It reports messages sent, received, lost and corrupted, and memory,
 // and exits non-zero on any loss, corruption or connection error.
 //
-//	go run ./internal/soak -conns 10000 -duration 60s
+//	go run ./soak -conns 10000 -duration 60s
 //
 // Each connection takes a descriptor at each end. When the open file limit
 // cannot hold both ends in one process, the server runs in a child process.
