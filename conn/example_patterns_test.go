@@ -151,7 +151,7 @@ func ExampleDial_reconnect() {
 	defer cancel()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	backoff := func(failures int) time.Duration {
-		d := 10 * time.Millisecond << min(failures, 8) // capped: 2.56 s
+		d := 10 * time.Millisecond << min(failures, 8)               // capped: 2.56 s
 		return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2)) // jitter
 	}
 	failures, sessions := 0, 0
