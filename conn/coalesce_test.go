@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/frame"
+	"github.com/pushwire/pushwire/internal/rawpeer"
 )
 
 var coalesce = &conn.Options{CoalesceWrites: true}
@@ -89,12 +90,12 @@ func TestCoalesceSharesWrites(t *testing.T) {
 			a, b := tcpPair(t)
 			cc := &countingConn{TCPConn: a.(*net.TCPConn)}
 			srv := conn.New(cc, conn.Server, nil, tc.opts)
-			peer := &rawPeer{t: t, nc: b, masked: true}
+			peer := rawpeer.New(t, b, true)
 			var burst []byte
 			for i := range 10 {
-				burst = append(burst, peer.frameBytes(true, frame.OpText, fmt.Appendf(nil, "m%d", i))...)
+				burst = append(burst, peer.Frame(true, 0, frame.OpText, fmt.Appendf(nil, "m%d", i))...)
 			}
-			peer.write(burst)
+			peer.Write(burst)
 			for range 10 {
 				typ, msg, err := srv.ReadMessage(bg, nil)
 				if err != nil {
@@ -107,7 +108,7 @@ func TestCoalesceSharesWrites(t *testing.T) {
 			// The next read waits for the network, and sends what is held first.
 			go srv.ReadMessage(bg, nil)
 			for i := range 10 {
-				if _, got, err := peer.read(); err != nil || string(got) != fmt.Sprintf("m%d", i) {
+				if _, got, err := peer.ReadFrame(); err != nil || string(got) != fmt.Sprintf("m%d", i) {
 					t.Fatalf("reply %d: %q, %v", i, got, err)
 				}
 			}
@@ -142,14 +143,14 @@ func TestBuffersGrowUnderLoad(t *testing.T) {
 				nc = a
 			}
 			srv := conn.New(nc, conn.Server, nil, tc.opts)
-			peer := &rawPeer{t: t, nc: b, masked: true}
+			peer := rawpeer.New(t, b, true)
 			const n = 64
 			var burst []byte
 			for i := range n {
-				burst = append(burst, peer.frameBytes(true, frame.OpBinary, bytes.Repeat([]byte{byte(i)}, 1<<10))...)
+				burst = append(burst, peer.Frame(true, 0, frame.OpBinary, bytes.Repeat([]byte{byte(i)}, 1<<10))...)
 			}
 			// Loopback TCP queues the whole burst before the write returns.
-			peer.write(burst)
+			peer.Write(burst)
 			for range n {
 				typ, msg, err := srv.ReadMessage(bg, nil)
 				if err != nil {
@@ -162,7 +163,7 @@ func TestBuffersGrowUnderLoad(t *testing.T) {
 			reads := cc.reads.Load()
 			go srv.ReadMessage(bg, nil) // sends what is held, then waits
 			for i := range n {
-				if _, got, err := peer.read(); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 1<<10)) {
+				if _, got, err := peer.ReadFrame(); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 1<<10)) {
 					t.Fatalf("reply %d: %d bytes, %v", i, len(got), err)
 				}
 			}
@@ -258,7 +259,7 @@ func TestCoalesceLargeAndControl(t *testing.T) {
 		t.Run(fmt.Sprint("server=", role), func(t *testing.T) {
 			a, b := tcpPair(t)
 			c := conn.New(a, role, nil, coalesce)
-			peer := &rawPeer{t: t, nc: b, masked: role == conn.Client}
+			peer := rawpeer.New(t, b, role == conn.Client)
 			large := make([]byte, 3*conn.DefaultWriteBufferSize)
 			for i := range large {
 				large[i] = byte(i)
@@ -281,7 +282,7 @@ func TestCoalesceLargeAndControl(t *testing.T) {
 				op frame.Opcode
 				p  []byte
 			}{frame.OpPing, []byte("p")}) {
-				h, got, err := peer.read()
+				h, got, err := peer.ReadFrame()
 				if err != nil || h.Op != w.op || string(got) != string(w.p) || h.Masked != (role == conn.Client) {
 					t.Fatalf("frame %v (%d bytes, masked %v), %v; want %v (%d bytes)", h.Op, len(got), h.Masked, err, w.op, len(w.p))
 				}

@@ -18,11 +18,12 @@ import (
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/frame"
 	"github.com/pushwire/pushwire/internal/leaktest"
+	"github.com/pushwire/pushwire/internal/rawpeer"
 )
 
 // serverWithDeflateClient returns a server Conn that negotiated
 // permessage-deflate with a raw client, and the client's compressor.
-func serverWithDeflateClient(t *testing.T) (*conn.Conn, *rawPeer, *deflate.Compressor) {
+func serverWithDeflateClient(t *testing.T) (*conn.Conn, *rawpeer.Peer, *deflate.Compressor) {
 	t.Helper()
 	a, b := tcpPair(t)
 	errc := make(chan error, 1)
@@ -46,14 +47,14 @@ func serverWithDeflateClient(t *testing.T) (*conn.Conn, *rawPeer, *deflate.Compr
 		t.Fatalf("%s, extensions %q", resp.Status, resp.Header.Get("Sec-WebSocket-Extensions"))
 	}
 	a2 := deflate.Agreement{ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
-	return srv, &rawPeer{t: t, nc: b, masked: true}, deflate.NewCompressor(a2, false, 0)
+	return srv, rawpeer.New(t, b, true), deflate.NewCompressor(a2, false, 0)
 }
 
 // serverForFrames returns a server Conn with a raw client, having
 // negotiated permessage-deflate if compressed, and the client's frame
 // encoder: compressed, it compresses each payload (with context takeover)
 // and sets RSV1 on the frame that begins a message.
-func serverForFrames(t *testing.T, compressed bool) (*conn.Conn, *rawPeer, func(frame.Header, []byte) []byte) {
+func serverForFrames(t *testing.T, compressed bool) (*conn.Conn, *rawpeer.Peer, func(frame.Header, []byte) []byte) {
 	t.Helper()
 	if !compressed {
 		srv, peer := serverWithRawClient(t, nil)
@@ -74,11 +75,11 @@ func serverForFrames(t *testing.T, compressed bool) (*conn.Conn, *rawPeer, func(
 
 // closeCleanly closes srv while its peer answers the close, and checks that
 // the close handshake completes.
-func closeCleanly(t *testing.T, srv *conn.Conn, peer *rawPeer) {
+func closeCleanly(t *testing.T, srv *conn.Conn, peer *rawpeer.Peer) {
 	t.Helper()
 	go func() {
-		peer.expectClose(conn.CloseNormal)
-		peer.send(true, frame.OpClose, closePayload(1000, ""))
+		peer.ExpectClose(conn.CloseNormal)
+		peer.Send(true, frame.OpClose, closePayload(1000, ""))
 	}()
 	if err := srv.Close(conn.CloseNormal, ""); err != nil {
 		t.Fatalf("close: %v", err)
@@ -97,27 +98,27 @@ func TestCompressedFragments(t *testing.T) {
 			t.Fatal(err)
 		}
 		third := len(z) / 3
-		peer.write(encode(frame.Header{Rsv: frame.Rsv1, Op: frame.OpText, Masked: true}, z[:third]))
-		peer.send(true, frame.OpPing, []byte("between"))
-		peer.write(encode(frame.Header{Op: frame.OpContinuation, Masked: true}, z[third:2*third]))
-		peer.send(true, frame.OpPong, nil)
-		peer.write(encode(frame.Header{Fin: true, Op: frame.OpContinuation, Masked: true}, z[2*third:]))
+		peer.Write(encode(frame.Header{Rsv: frame.Rsv1, Op: frame.OpText, Masked: true}, z[:third]))
+		peer.Send(true, frame.OpPing, []byte("between"))
+		peer.Write(encode(frame.Header{Op: frame.OpContinuation, Masked: true}, z[third:2*third]))
+		peer.Send(true, frame.OpPong, nil)
+		peer.Write(encode(frame.Header{Fin: true, Op: frame.OpContinuation, Masked: true}, z[2*third:]))
 		typ, got, err := srv.ReadMessage(bg, nil)
 		if err != nil || typ != conn.Text || !bytes.Equal(got, want) {
 			t.Fatalf("read %v, %d bytes, %v", typ, len(got), err)
 		}
-		if h, p, err := peer.read(); err != nil || h.Op != frame.OpPong || string(p) != "between" {
+		if h, p, err := peer.ReadFrame(); err != nil || h.Op != frame.OpPong || string(p) != "between" {
 			t.Fatalf("pong: %v %q %v", h.Op, p, err)
 		}
 	}
 	// RSV1 on a continuation frame breaks RFC 7692 section 6.
-	peer.write(encode(frame.Header{Op: frame.OpBinary, Masked: true}, []byte{0}))
-	peer.write(encode(frame.Header{Fin: true, Rsv: frame.Rsv1, Op: frame.OpContinuation, Masked: true}, []byte{0}))
+	peer.Write(encode(frame.Header{Op: frame.OpBinary, Masked: true}, []byte{0}))
+	peer.Write(encode(frame.Header{Fin: true, Rsv: frame.Rsv1, Op: frame.OpContinuation, Masked: true}, []byte{0}))
 	if _, _, err := srv.ReadMessage(bg, nil); conn.CloseStatus(err) != conn.CloseProtocolError {
 		t.Fatalf("RSV1 on a continuation: %v", err)
 	}
-	peer.expectClose(conn.CloseProtocolError)
-	peer.hangUp()
+	peer.ExpectClose(conn.CloseProtocolError)
+	peer.HangUp()
 }
 
 // A message that NextReader opened and the caller left part read is read to
@@ -149,7 +150,7 @@ func TestSkipUnread(t *testing.T) {
 			defer leaktest.Check(t)()
 			srv, peer, enc := serverForFrames(t, tc.compressed)
 			for _, m := range append([][]byte{tc.first}, msgs[1:]...) {
-				peer.write(enc(frame.Header{Fin: true, Op: frame.OpText, Masked: true}, m))
+				peer.Write(enc(frame.Header{Fin: true, Op: frame.OpText, Masked: true}, m))
 			}
 			_, r, err := srv.NextReader(bg)
 			if err != nil {
@@ -163,8 +164,8 @@ func TestSkipUnread(t *testing.T) {
 				if _, err := tc.next(srv); conn.CloseStatus(err) != tc.wantClose {
 					t.Fatalf("next message: %v, want close %d", err, tc.wantClose)
 				}
-				peer.expectClose(tc.wantClose)
-				peer.hangUp()
+				peer.ExpectClose(tc.wantClose)
+				peer.HangUp()
 				return
 			}
 			for i, want := range msgs[1:] {
@@ -305,7 +306,7 @@ func TestStreamedDeadline(t *testing.T) {
 			defer leaktest.Check(t)()
 			srv, peer, enc := serverForFrames(t, compressed)
 			b := enc(frame.Header{Fin: true, Op: frame.OpBinary, Masked: true}, want)
-			peer.write(b[:len(b)/2])
+			peer.Write(b[:len(b)/2])
 			_, r, err := srv.NextReader(bg)
 			if err != nil {
 				t.Fatal(err)
@@ -323,10 +324,10 @@ func TestStreamedDeadline(t *testing.T) {
 				if _, _, err2 := srv.ReadMessage(bg, nil); err2 != err {
 					t.Fatalf("next read: %v, want %v", err2, err)
 				}
-				peer.expectEOF()
+				peer.ExpectEOF()
 				return
 			}
-			peer.write(b[len(b)/2:])
+			peer.Write(b[len(b)/2:])
 			rest, err := io.ReadAll(r)
 			if err != nil || !bytes.Equal(append(got, rest...), want) {
 				t.Fatalf("resumed: %d of %d bytes, %v", len(got)+len(rest), len(want), err)
@@ -358,10 +359,10 @@ func TestFinalBlock(t *testing.T) {
 			defer leaktest.Check(t)()
 			srv, peer, _ := serverWithDeflateClient(t)
 			half, end := z.Len()/2, z.Len()+10
-			peer.write(encode(frame.Header{Op: frame.OpText, Rsv: frame.Rsv1, Masked: true}, payload[:half]))
-			peer.write(encode(frame.Header{Op: frame.OpContinuation, Masked: true}, payload[half:end]))
-			peer.write(encode(frame.Header{Fin: true, Op: frame.OpContinuation, Masked: true}, payload[end:]))
-			peer.send(true, frame.OpText, []byte("next"))
+			peer.Write(encode(frame.Header{Op: frame.OpText, Rsv: frame.Rsv1, Masked: true}, payload[:half]))
+			peer.Write(encode(frame.Header{Op: frame.OpContinuation, Masked: true}, payload[half:end]))
+			peer.Write(encode(frame.Header{Fin: true, Op: frame.OpContinuation, Masked: true}, payload[end:]))
+			peer.Send(true, frame.OpText, []byte("next"))
 			if got, err := tc.read(srv); err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("message: %d bytes, %v", len(got), err)
 			}
@@ -386,8 +387,8 @@ func TestTruncatedMessage(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				defer leaktest.Check(t)()
 				srv, peer, enc := serverForFrames(t, compressed)
-				peer.write(enc(frame.Header{Op: frame.OpBinary, Masked: true}, text))
-				peer.nc.Close()
+				peer.Write(enc(frame.Header{Op: frame.OpBinary, Masked: true}, text))
+				peer.NC.Close()
 				got, err := read.fn(srv)
 				if conn.CloseStatus(err) != conn.CloseAbnormal || !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Fatalf("got %d bytes, %v; want the connection failed mid-message", len(got), err)

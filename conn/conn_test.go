@@ -17,6 +17,7 @@ import (
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/frame"
 	"github.com/pushwire/pushwire/internal/leaktest"
+	"github.com/pushwire/pushwire/internal/rawpeer"
 )
 
 var bg = context.Background()
@@ -81,19 +82,19 @@ func TestFragmentsWithControlFrames(t *testing.T) {
 	defer leaktest.Check(t)()
 	var pongs []string
 	srv, peer := serverWithRawClient(t, &conn.Options{OnPong: func(p []byte) { pongs = append(pongs, string(p)) }})
-	peer.send(false, frame.OpText, []byte("Hel"))
-	peer.send(true, frame.OpPing, []byte("p1"))
-	peer.send(false, frame.OpContinuation, []byte("lo, "))
-	peer.send(true, frame.OpPong, []byte("unsolicited"))
-	peer.send(false, frame.OpContinuation, nil)
-	peer.send(true, frame.OpPing, []byte("p2"))
-	peer.send(true, frame.OpContinuation, []byte("world"))
+	peer.Send(false, frame.OpText, []byte("Hel"))
+	peer.Send(true, frame.OpPing, []byte("p1"))
+	peer.Send(false, frame.OpContinuation, []byte("lo, "))
+	peer.Send(true, frame.OpPong, []byte("unsolicited"))
+	peer.Send(false, frame.OpContinuation, nil)
+	peer.Send(true, frame.OpPing, []byte("p2"))
+	peer.Send(true, frame.OpContinuation, []byte("world"))
 	typ, msg, err := srv.ReadMessage(bg, nil)
 	if err != nil || typ != conn.Text || string(msg) != "Hello, world" {
 		t.Fatalf("got %v %q %v", typ, msg, err)
 	}
 	for _, want := range []string{"p1", "p2"} {
-		h, p, err := peer.read()
+		h, p, err := peer.ReadFrame()
 		if err != nil || h.Op != frame.OpPong || string(p) != want || h.Masked {
 			t.Fatalf("got %v %q masked=%v %v, want pong %q", h.Op, p, h.Masked, err, want)
 		}
@@ -101,12 +102,12 @@ func TestFragmentsWithControlFrames(t *testing.T) {
 	if len(pongs) != 1 || pongs[0] != "unsolicited" {
 		t.Fatalf("OnPong saw %q", pongs)
 	}
-	peer.send(true, frame.OpClose, frame.AppendClose(nil, conn.CloseNormal, ""))
+	peer.Send(true, frame.OpClose, frame.AppendClose(nil, conn.CloseNormal, ""))
 	if _, _, err := srv.ReadMessage(bg, nil); conn.CloseStatus(err) != conn.CloseNormal {
 		t.Fatalf("after close: %v", err)
 	}
-	peer.expectClose(conn.CloseNormal)
-	peer.expectEOF()
+	peer.ExpectClose(conn.CloseNormal)
+	peer.ExpectEOF()
 }
 
 func header(fin bool, rsv byte, op frame.Opcode, masked bool, length int64) []byte {
@@ -174,20 +175,20 @@ func TestReceivedViolations(t *testing.T) {
 			defer leaktest.Check(t)()
 			opts := &conn.Options{ReadLimit: r.limit}
 			var c *conn.Conn
-			var peer *rawPeer
+			var peer *rawpeer.Peer
 			if r.server {
 				c, peer = serverWithRawClient(t, opts)
 			} else {
 				c, peer = clientWithRawServer(t, opts)
 			}
-			peer.write(r.send)
+			peer.Write(r.send)
 			_, _, err := c.ReadMessage(bg, nil)
 			ce, ok := errors.AsType[*conn.CloseError](err)
 			if !ok || ce.Code != r.want || !ce.Local {
 				t.Fatalf("ReadMessage: %v, want a local close %d", err, r.want)
 			}
-			peer.expectClose(r.want)
-			peer.hangUp()
+			peer.ExpectClose(r.want)
+			peer.HangUp()
 			// The connection is over: later calls fail the same way, without panics.
 			if _, _, err2 := c.ReadMessage(bg, nil); err2 != err {
 				t.Fatalf("second read: %v, want %v", err2, err)
@@ -205,20 +206,20 @@ func TestReceivedViolations(t *testing.T) {
 func TestUTF8FailFast(t *testing.T) {
 	rows := []struct {
 		name string
-		send func(p *rawPeer)
+		send func(p *rawpeer.Peer)
 	}{
-		{"third fragment", func(p *rawPeer) {
-			p.send(false, frame.OpText, []byte("κόσμε"))
-			p.send(false, frame.OpContinuation, []byte("ok"))
-			p.send(false, frame.OpContinuation, []byte("\xce\xba\xf4\x90\x80\x80"))
+		{"third fragment", func(p *rawpeer.Peer) {
+			p.Send(false, frame.OpText, []byte("κόσμε"))
+			p.Send(false, frame.OpContinuation, []byte("ok"))
+			p.Send(false, frame.OpContinuation, []byte("\xce\xba\xf4\x90\x80\x80"))
 		}},
-		{"inside a frame", func(p *rawPeer) {
-			b := p.frameBytes(true, frame.OpText, append([]byte("abc\xf5"), make([]byte, 1000)...))
-			p.write(b[:len(b)-900]) // the frame's tail never comes
+		{"inside a frame", func(p *rawpeer.Peer) {
+			b := p.Frame(true, 0, frame.OpText, append([]byte("abc\xf5"), make([]byte, 1000)...))
+			p.Write(b[:len(b)-900]) // the frame's tail never comes
 		}},
-		{"split rune", func(p *rawPeer) {
-			p.send(false, frame.OpText, []byte("ab\xed"))
-			p.send(false, frame.OpContinuation, []byte("\xa0")) // a surrogate: invalid at this byte
+		{"split rune", func(p *rawpeer.Peer) {
+			p.Send(false, frame.OpText, []byte("ab\xed"))
+			p.Send(false, frame.OpContinuation, []byte("\xa0")) // a surrogate: invalid at this byte
 		}},
 	}
 	for _, r := range rows {
@@ -231,8 +232,8 @@ func TestUTF8FailFast(t *testing.T) {
 				errc <- err
 			}()
 			r.send(peer)
-			peer.expectClose(conn.CloseInvalidPayload)
-			peer.hangUp()
+			peer.ExpectClose(conn.CloseInvalidPayload)
+			peer.HangUp()
 			if err := <-errc; conn.CloseStatus(err) != conn.CloseInvalidPayload {
 				t.Fatalf("ReadMessage: %v", err)
 			}
@@ -276,10 +277,10 @@ func TestCloseDrains(t *testing.T) {
 	defer leaktest.Check(t)()
 	srv, peer := serverWithRawClient(t, nil)
 	go func() {
-		peer.send(true, frame.OpText, []byte("late"))
-		peer.send(true, frame.OpPing, nil)
-		peer.expectClose(conn.CloseGoingAway)
-		peer.send(true, frame.OpClose, closePayload(1001, ""))
+		peer.Send(true, frame.OpText, []byte("late"))
+		peer.Send(true, frame.OpPing, nil)
+		peer.ExpectClose(conn.CloseGoingAway)
+		peer.Send(true, frame.OpClose, closePayload(1001, ""))
 	}()
 	if err := srv.Close(conn.CloseGoingAway, "restart"); err != nil {
 		t.Fatalf("close: %v", err)
@@ -297,8 +298,8 @@ func TestCloseTimeout(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("close took %v", d)
 	}
-	peer.expectClose(conn.CloseNormal)
-	peer.expectEOF()
+	peer.ExpectClose(conn.CloseNormal)
+	peer.ExpectEOF()
 }
 
 // Close from many goroutines while others write: no panic, no race, every
@@ -385,9 +386,9 @@ func TestReadDeadlineResumes(t *testing.T) {
 		t.Fatalf("idle read: %v", err)
 	}
 
-	b := peer.frameBytes(false, frame.OpText, []byte("hello "))
-	b = append(b, peer.frameBytes(true, frame.OpContinuation, []byte("world"))...)
-	peer.write(b[:10])
+	b := peer.Frame(false, 0, frame.OpText, []byte("hello "))
+	b = append(b, peer.Frame(true, 0, frame.OpContinuation, []byte("world"))...)
+	peer.Write(b[:10])
 	srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	_, _, err = srv.ReadMessage(bg, nil)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -401,17 +402,17 @@ func TestReadDeadlineResumes(t *testing.T) {
 		t.Fatalf("cancelled read mid-message: %v", err)
 	}
 
-	peer.write(b[10:])
+	peer.Write(b[10:])
 	typ, msg, err := srv.ReadMessage(bg, nil)
 	if err != nil || typ != conn.Text || string(msg) != "hello world" {
 		t.Fatalf("resumed read: %v %q %v", typ, msg, err)
 	}
-	peer.send(true, frame.OpClose, nil)
+	peer.Send(true, frame.OpClose, nil)
 	if _, _, err := srv.ReadMessage(bg, nil); conn.CloseStatus(err) != conn.CloseNoStatus {
 		t.Fatalf("close without status: %v", err)
 	}
 	// An empty close is answered with an empty close.
-	h, p, err := peer.read()
+	h, p, err := peer.ReadFrame()
 	if err != nil || h.Op != frame.OpClose || len(p) != 0 {
 		t.Fatalf("close answer: %v %x %v", h.Op, p, err)
 	}
@@ -496,7 +497,7 @@ func TestPing(t *testing.T) {
 func TestKeepaliveHalfOpen(t *testing.T) {
 	defer leaktest.Check(t)()
 	srv, peer := serverWithRawClient(t, &conn.Options{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond})
-	h, _, err := peer.read()
+	h, _, err := peer.ReadFrame()
 	if err != nil || h.Op != frame.OpPing {
 		t.Fatalf("want a ping: %v %v", h.Op, err)
 	}
@@ -607,15 +608,15 @@ func TestWriteWaitCancelled(t *testing.T) {
 func TestFailureWithUnreadBytes(t *testing.T) {
 	defer leaktest.Check(t)()
 	c, peer := serverWithRawClient(t, nil)
-	junk := peer.frameBytes(true, frame.OpBinary, make([]byte, 64<<10))
-	peer.write(append(peer.frameBytes(true, 7, []byte("reserved opcode")), junk...))
+	junk := peer.Frame(true, 0, frame.OpBinary, make([]byte, 64<<10))
+	peer.Write(append(peer.Frame(true, 0, 7, []byte("reserved opcode")), junk...))
 	if _, _, err := c.ReadMessage(bg, nil); conn.CloseStatus(err) != conn.CloseProtocolError {
 		t.Fatalf("ReadMessage: %v, want close 1002", err)
 	}
-	peer.expectClose(conn.CloseProtocolError)
-	peer.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadAll(peer.nc); err != nil {
+	peer.ExpectClose(conn.CloseProtocolError)
+	peer.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(peer.BR); err != nil {
 		t.Fatalf("after the close frame: %v, want EOF", err)
 	}
-	peer.nc.Close()
+	peer.NC.Close()
 }

@@ -184,7 +184,7 @@ func TestWritesWhilePeerFails(t *testing.T) {
 	})
 	defer rg.stop()
 	time.Sleep(20 * time.Millisecond)
-	rg.send(true, 0xB, nil) // a reserved opcode
-	rg.expectClose(1002)
+	rg.Send(true, 0xB, nil) // a reserved opcode
+	rg.ExpectClose(1002)
 	closeError(t, outcome(t, rg.result).err, 1002, true, nil)
 }

@@ -55,7 +55,7 @@ func TestCloseWhileWriterBlocked(t *testing.T) {
 				return served{}
 			}
 			rg := setup(t, k, conn.Options{CloseTimeout: closeTimeout}, false, sess)
-			rg.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+			rg.NC.(*net.TCPConn).SetReadBuffer(4 << 10)
 			defer rg.stop()
 			outcome(t, rg.result)
 			t.Logf("Close returned after %v (CloseTimeout %v): %v; the writer got %v", took, closeTimeout, closeErr, writeErr)
@@ -88,7 +88,7 @@ func TestKeepaliveWhileWriterBlocked(t *testing.T) {
 				return served{}
 			}
 			rg := setup(t, k, o, false, sess)
-			rg.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+			rg.NC.(*net.TCPConn).SetReadBuffer(4 << 10)
 			defer rg.stop()
 			outcome(t, rg.result)
 			t.Logf("failed after %v (PingInterval %v + PongTimeout %v): %v; the writer got %v", took, o.PingInterval, o.PongTimeout, readErr, writeErr)

@@ -31,7 +31,7 @@ func TestCompression(t *testing.T) {
 		{
 			// What is buffered and inflated stays near the limit, not 256 MiB.
 			name: "decompression bomb", zip: true, opts: conn.Options{ReadLimit: limit},
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv1, frame.OpBinary, bomb())) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv1, frame.OpBinary, bomb())) },
 			code: 1009, maxAlloc: 8 * limit,
 		},
 		{
@@ -39,49 +39,49 @@ func TestCompression(t *testing.T) {
 			send: func(p *peer) {
 				z := bomb()
 				n := len(z) / 256
-				p.write(p.frameBytes(false, frame.Rsv1, frame.OpText, z[:n]))
+				p.Write(p.Frame(false, frame.Rsv1, frame.OpText, z[:n]))
 				for z = z[n:]; len(z) > n; z = z[n:] {
-					p.write(p.frameBytes(false, 0, frame.OpContinuation, z[:n]))
+					p.Write(p.Frame(false, 0, frame.OpContinuation, z[:n]))
 				}
-				p.write(p.frameBytes(true, 0, frame.OpContinuation, z))
+				p.Write(p.Frame(true, 0, frame.OpContinuation, z))
 			},
 			code: 1009, maxAlloc: 8 * limit,
 		},
 		{
 			name: "RSV1 on a ping", zip: true,
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv1, frame.OpPing, nil)) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv1, frame.OpPing, nil)) },
 			code: 1002, rule: frame.ErrReservedBits,
 		},
 		{
 			name: "RSV1 on a continuation", zip: true,
 			send: func(p *peer) {
-				p.write(p.frameBytes(false, frame.Rsv1, frame.OpText, deflated(t, []byte("hello "), 1)))
-				p.write(p.frameBytes(true, frame.Rsv1, frame.OpContinuation, nil))
+				p.Write(p.Frame(false, frame.Rsv1, frame.OpText, deflated(t, []byte("hello "), 1)))
+				p.Write(p.Frame(true, frame.Rsv1, frame.OpContinuation, nil))
 			},
 			code: 1002, rule: frame.ErrReservedBits,
 		},
 		{
 			name: "compressed data without negotiation",
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv1, frame.OpText, deflated(t, []byte("hello"), 1))) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv1, frame.OpText, deflated(t, []byte("hello"), 1))) },
 			code: 1002, rule: frame.ErrReservedBits,
 		},
 		{
 			// BTYPE 11 is reserved.
 			name: "corrupt deflate stream", zip: true,
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv1, frame.OpBinary, []byte{0xff, 0xff, 0xff, 0xff})) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv1, frame.OpBinary, []byte{0xff, 0xff, 0xff, 0xff})) },
 			code: 1007,
 		},
 		{
 			name: "deflate stream cut short", zip: true,
 			send: func(p *peer) {
 				z := deflated(t, bytes.Repeat([]byte("pushwire "), 100), 9)
-				p.write(p.frameBytes(true, frame.Rsv1, frame.OpBinary, z[:len(z)/2]))
+				p.Write(p.Frame(true, frame.Rsv1, frame.OpBinary, z[:len(z)/2]))
 			},
 			code: 1007,
 		},
 		{
 			name: "text inflating to invalid UTF-8", zip: true,
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv1, frame.OpText, deflated(t, []byte("ok\xff"), 1))) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv1, frame.OpText, deflated(t, []byte("ok\xff"), 1))) },
 			code: 1007, rule: frame.ErrInvalidUTF8,
 		},
 	}

@@ -15,7 +15,7 @@ import (
 
 // batch encodes n copies of one frame, to flood with few writes.
 func batch(p *peer, n int, fin bool, op frame.Opcode, payload []byte) []byte {
-	return bytes.Repeat(p.frameBytes(fin, 0, op, payload), n)
+	return bytes.Repeat(p.Frame(fin, 0, op, payload), n)
 }
 
 func TestFloods(t *testing.T) {
@@ -26,10 +26,10 @@ func TestFloods(t *testing.T) {
 			name: "a million 1-byte fragments over the read limit",
 			opts: conn.Options{ReadLimit: 100_000},
 			send: func(p *peer) {
-				p.send(false, frame.OpBinary, []byte{1})
+				p.Send(false, frame.OpBinary, []byte{1})
 				b := batch(p, 10_000, false, frame.OpContinuation, []byte{1})
 				sent := 1
-				p.flood(func() []byte {
+				p.Flood(func() []byte {
 					if sent += 10_000; sent > 1_000_000 {
 						return nil
 					}
@@ -42,9 +42,9 @@ func TestFloods(t *testing.T) {
 			name: "endless empty continuation frames",
 			opts: conn.Options{MaxFragments: 20_000},
 			send: func(p *peer) {
-				p.send(false, frame.OpText, nil)
+				p.Send(false, frame.OpText, nil)
 				b := batch(p, 10_000, false, frame.OpContinuation, nil)
-				p.flood(func() []byte { return b })
+				p.Flood(func() []byte { return b })
 			},
 			code: 1008, maxAlloc: 1 << 20,
 		},
@@ -65,8 +65,8 @@ func TestPingFlood(t *testing.T) {
 			sent := 0
 			n := allocated(func() {
 				for {
-					rg.nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-					m, err := rg.nc.Write(b)
+					rg.NC.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+					m, err := rg.NC.Write(b)
 					sent += m
 					if errors.Is(err, os.ErrDeadlineExceeded) {
 						return // pushed back
@@ -83,7 +83,7 @@ func TestPingFlood(t *testing.T) {
 			if n > 1<<20 {
 				t.Errorf("allocated %d bytes during the flood", n)
 			}
-			rg.nc.Close()
+			rg.NC.Close()
 			closeError(t, outcome(t, rg.result).err, conn.CloseAbnormal, true, nil)
 		})
 	}
@@ -118,8 +118,8 @@ func TestCloseUnanswered(t *testing.T) {
 				var took time.Duration
 				rg := setup(t, k, conn.Options{CloseTimeout: timeout}, false, closeAtOnce(withReader, &took))
 				defer rg.stop()
-				rg.expectClose(conn.CloseNormal)
-				rg.expectEOF()
+				rg.ExpectClose(conn.CloseNormal)
+				rg.ExpectEOF()
 				closeError(t, outcome(t, rg.result).err, conn.CloseAbnormal, true, nil)
 				if took < timeout || took > 4*time.Second { // DefaultCloseTimeout is 5 s
 					t.Errorf("Close took %v, want %v", took, timeout)
@@ -159,7 +159,7 @@ func TestPeerStopsReading(t *testing.T) {
 			var rg *rig
 			n := allocated(func() {
 				rg = setup(t, k, conn.Options{CloseTimeout: 100 * time.Millisecond}, false, write)
-				rg.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+				rg.NC.(*net.TCPConn).SetReadBuffer(4 << 10)
 				defer rg.stop()
 				err := outcome(t, rg.result).err
 				if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -201,7 +201,7 @@ func TestKeepalive(t *testing.T) {
 				t.Errorf("detected after %v", d)
 			}
 			closeError(t, s.err, conn.CloseAbnormal, true, nil)
-			h, _, err := rg.readFrame()
+			h, _, err := rg.ReadFrame()
 			if err != nil || h.Op != frame.OpPing {
 				t.Fatalf("the peer got %v %v, want a ping", h.Op, err)
 			}
@@ -211,16 +211,16 @@ func TestKeepalive(t *testing.T) {
 			rg := setup(t, k, answering, false, echo)
 			defer rg.stop()
 			for range 3 {
-				h, p, err := rg.readFrame()
+				h, p, err := rg.ReadFrame()
 				if err != nil || h.Op != frame.OpPing {
 					t.Fatalf("got %v %v, want pings; our side: %v", h.Op, err, outcome(t, rg.result).err)
 				}
-				rg.send(true, frame.OpPong, p)
+				rg.Send(true, frame.OpPong, p)
 			}
-			rg.send(true, frame.OpClose, closePayload(1000, ""))
-			rg.expectClose(1000)
+			rg.Send(true, frame.OpClose, closePayload(1000, ""))
+			rg.ExpectClose(1000)
 			if k == viaDial {
-				rg.nc.Close() // the server closes TCP first
+				rg.NC.Close() // the server closes TCP first
 			}
 			closeError(t, outcome(t, rg.result).err, 1000, false, nil)
 		})

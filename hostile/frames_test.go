@@ -51,9 +51,9 @@ func runFrameRows(t *testing.T, rows []frameRow) {
 				n := allocated(func() {
 					r.send(rg.peer)
 					if r.code != conn.CloseAbnormal {
-						rg.expectClose(r.code)
+						rg.ExpectClose(r.code)
 					}
-					rg.expectEOF()
+					rg.ExpectEOF()
 					s = outcome(t, rg.result)
 				})
 				t.Logf("allocated %d bytes", n)
@@ -76,164 +76,164 @@ func TestFrames(t *testing.T) {
 	closeCode := func(code uint16) frameRow {
 		return frameRow{
 			name: "close code " + strconv.Itoa(int(code)),
-			send: func(p *peer) { p.send(true, frame.OpClose, closePayload(code, "")) },
+			send: func(p *peer) { p.Send(true, frame.OpClose, closePayload(code, "")) },
 			code: 1002, rule: frame.ErrCloseCode,
 		}
 	}
 	rows := []frameRow{
 		{
 			name: "length 2^63-1",
-			send: func(p *peer) { p.write(p.header(true, 0, frame.OpBinary, math.MaxInt64)) },
+			send: func(p *peer) { p.Write(p.Header(true, 0, frame.OpBinary, math.MaxInt64)) },
 			code: 1009, rule: frame.ErrTooBig, maxAlloc: 64 << 10, fast: true,
 		},
 		{
 			name: "length with the top bit set",
-			send: func(p *peer) { p.write(p.rawHeader(0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1)) },
+			send: func(p *peer) { p.Write(p.RawHeader(0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1)) },
 			code: 1002, rule: frame.ErrLengthOverflow, maxAlloc: 64 << 10, fast: true,
 		},
 		{
 			name: "non-minimal 16-bit length",
-			send: func(p *peer) { p.write(append(p.rawHeader(0x82, 126, 0, 5), "hello"...)) },
+			send: func(p *peer) { p.Write(append(p.RawHeader(0x82, 126, 0, 5), "hello"...)) },
 			code: 1002, rule: frame.ErrNonMinimalLength,
 		},
 		{
 			name: "non-minimal 64-bit length",
-			send: func(p *peer) { p.write(append(p.rawHeader(0x82, 127, 0, 0, 0, 0, 0, 0, 1, 0), make([]byte, 256)...)) },
+			send: func(p *peer) { p.Write(append(p.RawHeader(0x82, 127, 0, 0, 0, 0, 0, 0, 1, 0), make([]byte, 256)...)) },
 			code: 1002, rule: frame.ErrNonMinimalLength,
 		},
 		{
 			name: "rsv2 on a text frame",
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv2, frame.OpText, []byte("x"))) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv2, frame.OpText, []byte("x"))) },
 			code: 1002, rule: frame.ErrReservedBits,
 		},
 		{
 			name: "rsv3 on a ping",
-			send: func(p *peer) { p.write(p.frameBytes(true, frame.Rsv3, frame.OpPing, nil)) },
+			send: func(p *peer) { p.Write(p.Frame(true, frame.Rsv3, frame.OpPing, nil)) },
 			code: 1002, rule: frame.ErrReservedBits,
 		},
 		{
 			name: "reserved data opcode 0x3",
-			send: func(p *peer) { p.send(true, 0x3, []byte("x")) },
+			send: func(p *peer) { p.Send(true, 0x3, []byte("x")) },
 			code: 1002, rule: frame.ErrReservedOpcode,
 		},
 		{
 			name: "reserved control opcode 0xB",
-			send: func(p *peer) { p.send(true, 0xB, nil) },
+			send: func(p *peer) { p.Send(true, 0xB, nil) },
 			code: 1002, rule: frame.ErrReservedOpcode,
 		},
 		{
 			name: "ping of 126 bytes",
-			send: func(p *peer) { p.send(true, frame.OpPing, make([]byte, 126)) },
+			send: func(p *peer) { p.Send(true, frame.OpPing, make([]byte, 126)) },
 			code: 1002, rule: frame.ErrControlTooLong,
 		},
 		{
 			name: "close of 64 KiB",
-			send: func(p *peer) { p.send(true, frame.OpClose, make([]byte, 64<<10)) },
+			send: func(p *peer) { p.Send(true, frame.OpClose, make([]byte, 64<<10)) },
 			code: 1002, rule: frame.ErrControlTooLong, fast: true,
 		},
 		{
 			name: "fragmented ping",
-			send: func(p *peer) { p.send(false, frame.OpPing, []byte("a")) },
+			send: func(p *peer) { p.Send(false, frame.OpPing, []byte("a")) },
 			code: 1002, rule: frame.ErrControlFragmented,
 		},
 		{
 			name: "continuation without a start",
-			send: func(p *peer) { p.send(true, frame.OpContinuation, []byte("x")) },
+			send: func(p *peer) { p.Send(true, frame.OpContinuation, []byte("x")) },
 			code: 1002, rule: frame.ErrUnexpectedContinuation,
 		},
 		{
 			name: "text frame inside a fragmented message",
 			send: func(p *peer) {
-				p.send(false, frame.OpBinary, []byte("a"))
-				p.send(true, frame.OpText, []byte("b"))
+				p.Send(false, frame.OpBinary, []byte("a"))
+				p.Send(true, frame.OpText, []byte("b"))
 			},
 			code: 1002, rule: frame.ErrExpectedContinuation,
 		},
 		{
 			name: "unmasked client frame", on: servers,
 			send: func(p *peer) {
-				p.client = false
-				p.send(true, frame.OpText, []byte("hi"))
-				p.client = true
+				p.Client = false
+				p.Send(true, frame.OpText, []byte("hi"))
+				p.Client = true
 			},
 			code: 1002, rule: frame.ErrUnmasked,
 		},
 		{
 			name: "masked server frame", on: []kind{viaDial},
 			send: func(p *peer) {
-				p.client = true
-				p.send(true, frame.OpText, []byte("hi"))
-				p.client = false
+				p.Client = true
+				p.Send(true, frame.OpText, []byte("hi"))
+				p.Client = false
 			},
 			code: 1002, rule: frame.ErrMasked,
 		},
 		{
 			name: "close payload of 1 byte",
-			send: func(p *peer) { p.send(true, frame.OpClose, []byte{0x03}) },
+			send: func(p *peer) { p.Send(true, frame.OpClose, []byte{0x03}) },
 			code: 1002, rule: frame.ErrCloseLength,
 		},
 		closeCode(0), closeCode(999), closeCode(1004), closeCode(1005),
 		closeCode(1006), closeCode(1015), closeCode(5000),
 		{
 			name: "close reason not UTF-8",
-			send: func(p *peer) { p.send(true, frame.OpClose, closePayload(1000, "bye\xff")) },
+			send: func(p *peer) { p.Send(true, frame.OpClose, closePayload(1000, "bye\xff")) },
 			code: 1007, rule: frame.ErrCloseReason,
 		},
 		{
 			// Nothing follows: our side must not wait for the message's end.
 			name: "invalid UTF-8 in the third fragment",
 			send: func(p *peer) {
-				p.send(false, frame.OpText, []byte("κόσ"))
-				p.send(false, frame.OpContinuation, []byte("με"))
-				p.send(false, frame.OpContinuation, []byte("ok\xf4\x90\x80\x80"))
+				p.Send(false, frame.OpText, []byte("κόσ"))
+				p.Send(false, frame.OpContinuation, []byte("με"))
+				p.Send(false, frame.OpContinuation, []byte("ok\xf4\x90\x80\x80"))
 			},
 			code: 1007, rule: frame.ErrInvalidUTF8, fast: true,
 		},
 		{
 			name: "invalid UTF-8 in a frame whose tail never comes",
 			send: func(p *peer) {
-				b := p.frameBytes(true, 0, frame.OpText, append([]byte("abc\xc0\xaf"), make([]byte, 4096)...))
-				p.write(b[:len(b)-4000])
+				b := p.Frame(true, 0, frame.OpText, append([]byte("abc\xc0\xaf"), make([]byte, 4096)...))
+				p.Write(b[:len(b)-4000])
 			},
 			code: 1007, rule: frame.ErrInvalidUTF8, fast: true,
 		},
 		{
 			name: "message over the read limit",
 			opts: conn.Options{ReadLimit: 1000},
-			send: func(p *peer) { p.write(p.header(true, 0, frame.OpBinary, 1001)) },
+			send: func(p *peer) { p.Write(p.Header(true, 0, frame.OpBinary, 1001)) },
 			code: 1009, rule: frame.ErrTooBig, fast: true,
 		},
 		{
 			name: "fragments over the read limit",
 			opts: conn.Options{ReadLimit: 1000},
 			send: func(p *peer) {
-				p.send(false, frame.OpBinary, make([]byte, 600))
-				p.write(p.header(false, 0, frame.OpContinuation, 401))
+				p.Send(false, frame.OpBinary, make([]byte, 600))
+				p.Write(p.Header(false, 0, frame.OpContinuation, 401))
 			},
 			code: 1009, rule: frame.ErrTooBig, fast: true,
 		},
 		{
 			name: "truncated frame then EOF",
 			send: func(p *peer) {
-				p.write(p.header(true, 0, frame.OpBinary, 100)[:4])
-				p.closeWrite()
+				p.Write(p.Header(true, 0, frame.OpBinary, 100)[:4])
+				p.CloseWrite()
 			},
 			code: conn.CloseAbnormal, rule: io.ErrUnexpectedEOF,
 		},
 		{
 			name: "truncated payload then EOF",
 			send: func(p *peer) {
-				b := p.frameBytes(true, 0, frame.OpBinary, make([]byte, 100))
-				p.write(b[:len(b)-10])
-				p.closeWrite()
+				b := p.Frame(true, 0, frame.OpBinary, make([]byte, 100))
+				p.Write(b[:len(b)-10])
+				p.CloseWrite()
 			},
 			code: conn.CloseAbnormal, rule: io.ErrUnexpectedEOF,
 		},
 		{
 			name: "EOF between frames of a message",
 			send: func(p *peer) {
-				p.send(false, frame.OpText, []byte("half"))
-				p.closeWrite()
+				p.Send(false, frame.OpText, []byte("half"))
+				p.CloseWrite()
 			},
 			code: conn.CloseAbnormal, rule: io.ErrUnexpectedEOF,
 		},

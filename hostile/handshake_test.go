@@ -196,16 +196,16 @@ func testUpgrade(t *testing.T, k kind, r upgradeRow) {
 	p := dialPeer(t, s.addr)
 	req := []byte(r.req(s.addr))
 	written := make(chan struct{})
-	defer func() { p.nc.Close(); <-written }()
+	defer func() { p.NC.Close(); <-written }()
 
 	var resp *http.Response
 	var err error
 	start := time.Now()
 	n := allocated(func() {
 		// The server may answer before it has read it all.
-		go func() { p.write(req); close(written) }()
-		p.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-		resp, err = http.ReadResponse(p.br, nil)
+		go func() { p.Write(req); close(written) }()
+		p.NC.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err = http.ReadResponse(p.BR, nil)
 	})
 	d := time.Since(start)
 	if err != nil {
@@ -236,9 +236,9 @@ func testUpgrade(t *testing.T, k kind, r upgradeRow) {
 		}
 		return
 	}
-	p.send(true, frame.OpClose, closePayload(1000, ""))
-	p.expectClose(1000)
-	p.expectEOF()
+	p.Send(true, frame.OpClose, closePayload(1000, ""))
+	p.ExpectClose(1000)
+	p.ExpectEOF()
 	closeError(t, outcome(t, s.results).err, 1000, false, nil)
 }
 
@@ -250,26 +250,26 @@ func TestFramesWithRequest(t *testing.T) {
 			s := startServer(t, k, nil, echo)
 			defer s.stop()
 			p := dialPeer(t, s.addr)
-			defer p.nc.Close()
+			defer p.NC.Close()
 			b := []byte(request(getLine, s.addr, nil))
-			b = append(b, p.frameBytes(true, 0, frame.OpText, []byte("first"))...)
-			b = append(b, p.frameBytes(false, 0, frame.OpBinary, []byte("sec"))...)
-			b = append(b, p.frameBytes(true, 0, frame.OpPing, []byte("p"))...)
-			b = append(b, p.frameBytes(true, 0, frame.OpContinuation, []byte("ond"))...)
-			p.write(b)
-			resp, err := http.ReadResponse(p.br, nil)
+			b = append(b, p.Frame(true, 0, frame.OpText, []byte("first"))...)
+			b = append(b, p.Frame(false, 0, frame.OpBinary, []byte("sec"))...)
+			b = append(b, p.Frame(true, 0, frame.OpPing, []byte("p"))...)
+			b = append(b, p.Frame(true, 0, frame.OpContinuation, []byte("ond"))...)
+			p.Write(b)
+			resp, err := http.ReadResponse(p.BR, nil)
 			if err != nil || resp.StatusCode != 101 {
 				t.Fatalf("handshake: %v %v", resp, err)
 			}
 			// The ping is read inside the second message, after the first's echo.
 			for _, want := range []string{"first", "p", "second"} {
-				_, got, err := p.readFrame()
+				_, got, err := p.ReadFrame()
 				if err != nil || string(got) != want {
 					t.Fatalf("got %q %v, want %q", got, err, want)
 				}
 			}
-			p.send(true, frame.OpClose, closePayload(1001, ""))
-			p.expectClose(1001)
+			p.Send(true, frame.OpClose, closePayload(1001, ""))
+			p.ExpectClose(1001)
 			s2 := outcome(t, s.results)
 			closeError(t, s2.err, 1001, false, nil)
 			if !slices.Equal(s2.msgs, []string{"first", "second"}) {
@@ -288,17 +288,17 @@ func TestSlowloris(t *testing.T) {
 	defer s.stop()
 	start := time.Now() // before the server's clock starts
 	p := dialPeer(t, s.addr)
-	defer p.nc.Close()
+	defer p.NC.Close()
 	req := request(getLine, s.addr, nil)
 	go func() {
 		for i := 0; ; i = (i + 1) % len(req) {
-			if _, err := p.nc.Write([]byte{req[i]}); err != nil {
+			if _, err := p.NC.Write([]byte{req[i]}); err != nil {
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	p.expectEOF()
+	p.ExpectEOF()
 	d := time.Since(start)
 	if d < timeout || d > 4*time.Second { // handshake.DefaultTimeout is 10 s
 		t.Errorf("cut off after %v, want %v", d, timeout)
@@ -397,11 +397,11 @@ func TestDialHandshake(t *testing.T) {
 				errc <- err
 			}()
 			p, req := f.accept()
-			defer p.nc.Close()
+			defer p.NC.Close()
 			resp := []byte(r.respond(req.Header.Get("Sec-WebSocket-Key")))
 			var err error
 			n := allocated(func() {
-				go p.write(resp) // ended by the client's hanging up
+				go p.Write(resp) // ended by the client's hanging up
 				err = <-errc
 			})
 			var herr *handshake.Error
@@ -411,7 +411,7 @@ func TestDialHandshake(t *testing.T) {
 			if r.maxAlloc > 0 && n > r.maxAlloc {
 				t.Errorf("allocated %d bytes, want at most %d", n, r.maxAlloc)
 			}
-			p.expectEOF()
+			p.ExpectEOF()
 		})
 	}
 }
@@ -430,8 +430,8 @@ func TestDialSilentServer(t *testing.T) {
 		errc <- err
 	}()
 	p, _ := f.accept()
-	defer p.nc.Close()
-	p.expectEOF()
+	defer p.NC.Close()
+	p.ExpectEOF()
 	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial: %v, want a deadline error", err)
 	}
@@ -469,8 +469,8 @@ func TestDialDeadlineReported(t *testing.T) {
 		errc <- err
 	}()
 	p, _ := f.accept()
-	defer p.nc.Close()
-	p.expectEOF()
+	defer p.NC.Close()
+	p.ExpectEOF()
 	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial: %v, want context.DeadlineExceeded", err)
 	}
@@ -505,14 +505,14 @@ func TestFramesWithResponse(t *testing.T) {
 		done <- res
 	}()
 	p, req := f.accept()
-	defer p.nc.Close()
+	defer p.NC.Close()
 	b := []byte(switching(req.Header.Get("Sec-WebSocket-Key")))
-	b = append(b, p.frameBytes(true, 0, frame.OpText, []byte("first"))...)
-	b = append(b, p.frameBytes(true, 0, frame.OpBinary, []byte("second"))...)
-	b = append(b, p.frameBytes(true, 0, frame.OpClose, closePayload(1000, "bye"))...)
-	p.write(b)
-	p.expectClose(1000)
-	p.nc.Close() // the server closes TCP first
+	b = append(b, p.Frame(true, 0, frame.OpText, []byte("first"))...)
+	b = append(b, p.Frame(true, 0, frame.OpBinary, []byte("second"))...)
+	b = append(b, p.Frame(true, 0, frame.OpClose, closePayload(1000, "bye"))...)
+	p.Write(b)
+	p.ExpectClose(1000)
+	p.NC.Close() // the server closes TCP first
 	res := <-done
 	if !slices.Equal(res.msgs, []string{"first", "second"}) {
 		t.Fatalf("client read %q", res.msgs)

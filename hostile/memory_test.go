@@ -255,22 +255,22 @@ func TestDeclaredLengthMemory(t *testing.T) {
 							if zip {
 								ext = append(ext, "Sec-WebSocket-Extensions: permessage-deflate")
 							}
-							p.write([]byte(switching(r.Header.Get("Sec-WebSocket-Key"), ext...)))
+							p.Write([]byte(switching(r.Header.Get("Sec-WebSocket-Key"), ext...)))
 						} else {
 							p = dialPeer(t, addr)
 							var ext []string
 							if zip {
 								ext = append(ext, "Sec-WebSocket-Extensions: permessage-deflate")
 							}
-							p.write([]byte(request(getLine, addr, nil, ext...)))
-							p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-							resp, err := http.ReadResponse(p.br, nil)
+							p.Write([]byte(request(getLine, addr, nil, ext...)))
+							p.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+							resp, err := http.ReadResponse(p.BR, nil)
 							if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 								t.Fatalf("handshake: %v %v", resp, err)
 							}
 						}
-						defer p.nc.Close()
-						p.write(p.header(true, rsv, op, conn.DefaultReadLimit-1))
+						defer p.NC.Close()
+						p.Write(p.Header(true, rsv, op, conn.DefaultReadLimit-1))
 					}
 					// The child reads the headers at once; give it time to.
 					time.Sleep(500 * time.Millisecond)

@@ -1,13 +1,10 @@
 package hostile
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +19,7 @@ import (
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/frame"
 	"github.com/pushwire/pushwire/handshake"
-	"github.com/pushwire/pushwire/mask"
+	"github.com/pushwire/pushwire/internal/rawpeer"
 )
 
 var bg = context.Background()
@@ -173,142 +169,10 @@ func request(line, host string, drop []string, extra ...string) string {
 
 const getLine = "GET /ws HTTP/1.1"
 
-// peer is the raw far end of a connection under test: it sends what our
-// side never would and reads what our side answers, byte for byte.
-type peer struct {
-	t      testing.TB
-	nc     net.Conn
-	br     *bufio.Reader
-	client bool // a client masks its frames
-}
+// peer is the raw far end of a connection under test.
+type peer = rawpeer.Peer
 
-func dialPeer(t testing.TB, addr string) *peer {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &peer{t: t, nc: nc, br: bufio.NewReader(nc), client: true}
-}
-
-// write sends b. Errors are left to the reads that follow: the end under
-// test may rightly hang up while we write.
-func (p *peer) write(b []byte) {
-	p.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	p.nc.Write(b)
-}
-
-// flood writes next() in the background until a write fails (our side
-// hung up) or next returns nil.
-func (p *peer) flood(next func() []byte) {
-	go func() {
-		p.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
-		for {
-			b := next()
-			if b == nil {
-				return
-			}
-			if _, err := p.nc.Write(b); err != nil {
-				return
-			}
-		}
-	}()
-}
-
-var peerKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}
-
-// frameBytes encodes one frame as p's role sends it.
-func (p *peer) frameBytes(fin bool, rsv byte, op frame.Opcode, payload []byte) []byte {
-	b := p.header(fin, rsv, op, int64(len(payload)))
-	n := len(b)
-	b = append(b, payload...)
-	if p.client {
-		mask.XOR(b[n:], peerKey, 0)
-	}
-	return b
-}
-
-// header encodes a frame header claiming length payload bytes.
-func (p *peer) header(fin bool, rsv byte, op frame.Opcode, length int64) []byte {
-	return frame.AppendHeader(nil, frame.Header{Fin: fin, Rsv: rsv, Op: op, Masked: p.client, Key: peerKey, Length: length})
-}
-
-// rawHeader completes the first two bytes of a header, written by hand to
-// break the length encoding, with p's mask bit and key.
-func (p *peer) rawHeader(b0, b1 byte, ext ...byte) []byte {
-	b := append([]byte{b0, b1}, ext...)
-	if p.client {
-		b[1] |= 0x80
-		b = append(b, peerKey[:]...)
-	}
-	return b
-}
-
-func (p *peer) send(fin bool, op frame.Opcode, payload []byte) {
-	p.write(p.frameBytes(fin, 0, op, payload))
-}
-
-// readFrame reads one frame, unmasked.
-func (p *peer) readFrame() (frame.Header, []byte, error) {
-	p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var hb [frame.MaxHeaderSize]byte
-	h, err := frame.ReadHeader(p.br, hb[:])
-	if err != nil {
-		return h, nil, err
-	}
-	if h.Length > 1<<20 {
-		return h, nil, errors.New("frame too long for a test")
-	}
-	payload := make([]byte, h.Length)
-	if _, err := io.ReadFull(p.br, payload); err != nil {
-		return h, nil, err
-	}
-	if h.Masked {
-		mask.XOR(payload, h.Key, 0)
-	}
-	return h, payload, nil
-}
-
-// expectClose skips data and pongs up to a close frame, which must carry
-// want and come masked exactly when our side is the client.
-func (p *peer) expectClose(want frame.CloseCode) {
-	p.t.Helper()
-	for {
-		h, payload, err := p.readFrame()
-		if err != nil {
-			p.t.Fatalf("waiting for close %d: %v", want, err)
-		}
-		if h.Op != frame.OpClose {
-			continue
-		}
-		if h.Masked == p.client {
-			p.t.Fatalf("close frame masked=%v from the %s side", h.Masked, map[bool]string{true: "server", false: "client"}[p.client])
-		}
-		if len(payload) < 2 {
-			p.t.Fatalf("close frame without a code, want %d", want)
-		}
-		if got := frame.CloseCode(binary.BigEndian.Uint16(payload)); got != want {
-			p.t.Fatalf("close code %d %q, want %d", got, payload[2:], want)
-		}
-		return
-	}
-}
-
-// expectEOF checks that our side hangs up, sending no more frames.
-func (p *peer) expectEOF() {
-	p.t.Helper()
-	p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(p.br)
-	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
-		p.t.Fatalf("waiting for EOF: %v", err)
-	}
-	if len(b) > 0 {
-		p.t.Fatalf("%d bytes before EOF: %q", len(b), b[:min(len(b), 40)])
-	}
-}
-
-// closeWrite sends FIN and keeps the reading half open.
-func (p *peer) closeWrite() { p.nc.(*net.TCPConn).CloseWrite() }
+func dialPeer(t testing.TB, addr string) *peer { return rawpeer.Dial(t, addr) }
 
 // rig is a connection under test of some kind, set up and handshaken, with
 // its raw peer.
@@ -335,16 +199,16 @@ func setup(t testing.TB, k kind, o conn.Options, zip bool, sess session) *rig {
 	if zip {
 		ext = append(ext, "Sec-WebSocket-Extensions: permessage-deflate")
 	}
-	p.write([]byte(request(getLine, s.addr, nil, ext...)))
-	p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(p.br, nil)
+	p.Write([]byte(request(getLine, s.addr, nil, ext...)))
+	p.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(p.BR, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols || zip != (resp.Header.Get("Sec-WebSocket-Extensions") != "") {
 		t.Fatalf("handshake: %s %v", resp.Status, resp.Header)
 	}
-	return &rig{peer: p, result: s.results, stop: func() { p.nc.Close(); s.stop() }}
+	return &rig{peer: p, result: s.results, stop: func() { p.NC.Close(); s.stop() }}
 }
 
 // fakeServer listens for our client.
@@ -372,9 +236,9 @@ func (f *fakeServer) accept() (*peer, *http.Request) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	p := &peer{t: f.t, nc: nc, br: bufio.NewReader(nc)}
+	p := rawpeer.New(f.t, nc, false)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r, err := http.ReadRequest(p.br)
+	r, err := http.ReadRequest(p.BR)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -409,8 +273,8 @@ func dialRig(t testing.TB, o conn.Options, cfg *deflate.Config, sess session) *r
 		}
 		ext = append(ext, "Sec-WebSocket-Extensions: permessage-deflate")
 	}
-	p.write([]byte(switching(r.Header.Get("Sec-WebSocket-Key"), ext...)))
-	return &rig{peer: p, result: results, stop: func() { p.nc.Close(); f.ln.Close() }}
+	p.Write([]byte(switching(r.Header.Get("Sec-WebSocket-Key"), ext...)))
+	return &rig{peer: p, result: results, stop: func() { p.NC.Close(); f.ln.Close() }}
 }
 
 // allocated returns the bytes the whole process allocated while f ran.
