@@ -1,9 +1,7 @@
 package conn_test
 
 import (
-	"errors"
 	"net"
-	"syscall"
 	"testing"
 
 	"github.com/pushwire/pushwire/conn"
@@ -87,5 +85,3 @@ func encode(h frame.Header, payload []byte) []byte {
 	}
 	return b
 }
-
-func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
