@@ -109,6 +109,8 @@ func written(t *testing.T, out []byte, role conn.Role) []sentFrame {
 	return fs
 }
 
+// addSeeds adds the hand-written seeds of the stream targets; testdata/fuzz
+// holds only inputs the fuzzer found.
 func addSeeds(f *testing.F, masked bool) {
 	m := func(fin bool, op frame.Opcode, p []byte) []byte {
 		return encode(frame.Header{Fin: fin, Op: op, Masked: masked}, p)
@@ -120,6 +122,8 @@ func addSeeds(f *testing.F, masked bool) {
 	f.Add(m(true, frame.OpBinary, make([]byte, fuzzLimit+1)))
 	f.Add(m(true, frame.OpContinuation, nil))
 	f.Add(m(true, 0xB, nil))
+	f.Add(m(true, frame.OpBinary, make([]byte, 300))[:60])                                 // truncated
+	f.Add(encode(frame.Header{Fin: true, Op: frame.OpText, Masked: !masked}, []byte("x"))) // the wrong role's mask bit
 }
 
 func FuzzServerStream(f *testing.F) {

@@ -78,6 +78,24 @@ func checkParseData(t *testing.T, data []byte, h frame.Header, n int, err error)
 }
 
 func FuzzParse(f *testing.F) {
+	// fragmented close
+	f.Add([]byte("\b\x00"))
+	// len16 boundary
+	f.Add([]byte("\x82~\xff\xff"))
+	// len64 max
+	f.Add([]byte("\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"))
+	// len64 nonminimal
+	f.Add([]byte("\x82\x7f\x00\x00\x00\x00\x00\x00\xff\xff"))
+	// len64 top bit
+	f.Add([]byte("\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00"))
+	// masked text hello
+	f.Add([]byte("\x81\x857\xfa!=Hello"))
+	// ping 126
+	f.Add([]byte("\x89~\x00~"))
+	// reserved opcode rsv
+	f.Add([]byte("\xfb\x00"))
+	// truncated mask
+	f.Add([]byte("\x81\xfe\x01\x007\xfa"))
 	for _, tt := range headerTests {
 		f.Add(unhex(f, tt.wire))
 	}
@@ -166,6 +184,18 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzParseClose(f *testing.F) {
+	// app code euro
+	f.Add([]byte("\x0f\xa0\xe2\x82\xac"))
+	// bad utf8
+	f.Add([]byte("\x03\xe8\xed\xa0\x80"))
+	// empty
+	f.Add([]byte(""))
+	// no status on wire
+	f.Add([]byte("\x03\xed"))
+	// normal bye
+	f.Add([]byte("\x03\xe8bye"))
+	// one byte
+	f.Add([]byte("\x03"))
 	f.Add([]byte{})
 	f.Add([]byte{0x03})
 	f.Add([]byte("\x03\xe8bye"))
@@ -220,6 +250,12 @@ func FuzzParseClose(f *testing.F) {
 }
 
 func FuzzAppendClose(f *testing.F) {
+	// no status
+	f.Add(uint16(1005), string("ignored"))
+	// normal
+	f.Add(uint16(1000), string("bye"))
+	// rune across limit
+	f.Add(uint16(4000), string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xe2\x82\xac"))
 	f.Add(uint16(1000), "bye")
 	f.Add(uint16(1005), "no status")
 	f.Add(uint16(4000), "\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac\u20ac")
@@ -296,6 +332,14 @@ func (m *checkerModel) check(h frame.Header) error {
 // as on the wire (FIN, RSV and opcode; MASK and a 7-bit length), and compares
 // it with checkerModel on the headers that Parse lets through.
 func FuzzChecker(f *testing.F) {
+	// client continuation without start
+	f.Add(bool(false), byte('\x00'), []byte("\x81\x00\x00\x00"))
+	// client rsv1 on continuation
+	f.Add(bool(false), byte('\x04'), []byte("A\x00@\x00\xc9\x00"))
+	// server fragmented with ping
+	f.Add(bool(true), byte('\x04'), []byte("\x01\x80\x89\x80\x80\x80"))
+	// server unmasked text in message
+	f.Add(bool(true), byte('\x04'), []byte("\x02\x80\x81\x80\x00\x00"))
 	f.Add(true, frame.Rsv1, []byte{0x01, 0x80, 0x89, 0x80, 0x80, 0x80})
 	f.Add(false, byte(0), []byte{0x81, 0x00, 0x00, 0x00})
 	f.Add(false, frame.Rsv1, []byte{0x41, 0x00, 0x40, 0x00, 0xc9, 0x00})

@@ -12,6 +12,11 @@ import (
 )
 
 func FuzzParseExtensions(f *testing.F) {
+	f.Add(string("permessage-deflate; client_max_window_bits"), string("x-webkit-deflate-frame"))
+	f.Add(string("permessage-deflate; server_max_window_bits=\"10\"; client_no_context_takeover"), string("a, b; c=d"))
+	f.Add(string(" x ;a = 1 ; b\t,\ty ; c=\"d\" "), string("z; q=\"\\a\\b\""))
+	f.Add(string("x,,y"), string("x;"))
+	f.Add(string("x; a=\"1 0\""), string("x; a=\"10"))
 	f.Fuzz(func(t *testing.T, a, b string) {
 		exts, err := ParseExtensions([]string{a, b})
 		if err != nil {
@@ -29,6 +34,10 @@ func FuzzParseExtensions(f *testing.F) {
 }
 
 func FuzzParseProtocols(f *testing.F) {
+	f.Add(string("chat, superchat"), string("v2.json"))
+	f.Add(string(" a\t,b "), string("c"))
+	f.Add(string("a,,b"), string(""))
+	f.Add(string("a b"), string("c/d"))
 	f.Fuzz(func(t *testing.T, a, b string) {
 		ps, err := ParseProtocols([]string{a, b})
 		if err != nil {
@@ -67,6 +76,13 @@ func (c *chunks) Read(p []byte) (int, error) {
 // bound, keeps what follows the head, and accepts nothing net/http would
 // refuse or read differently.
 func FuzzReadRequest(f *testing.F) {
+	f.Add([]byte("GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"), byte('\x03'), uint16(1024))
+	f.Add([]byte("GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nOrigin: https://example.com\r\n\r\n\x81\x857\xfa!=\x7f\x9fMQX"), byte('\x03'), uint16(1024))
+	f.Add([]byte("GET /chat?x=1 HTTP/1.1\nHost: example.com\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n\n"), byte('\x03'), uint16(1024))
+	f.Add([]byte("GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX: a\r\n b\r\n\r\n"), byte('\x03'), uint16(1024))
+	f.Add([]byte("GET http://example.org/x HTTP/1.1\r\nHost: example.com\r\nhost: b\r\n\r\n"), byte('\x03'), uint16(1024))
+	f.Add([]byte("\r\nGET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"), byte('\x03'), uint16(1024))
+	f.Add([]byte("GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n"), byte('\x03'), uint16(1024))
 	f.Fuzz(func(t *testing.T, data []byte, step uint8, limit uint16) {
 		lim := 64 + int(limit)%4096
 		in := &chunks{data: data, step: 1 + int(step)%64}
@@ -100,6 +116,12 @@ func FuzzReadRequest(f *testing.F) {
 // FuzzReadResponse checks the client accepts only a 101 that agrees with
 // what it offered, and keeps what follows the head.
 func FuzzReadResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"), byte('\x05'))
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n\x81\x02hi"), byte('\x05'))
+	f.Add([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nno\n"), byte('\x05'))
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: other\r\n\r\n"), byte('\x05'))
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n\n"), byte('\x05'))
+	f.Add([]byte("HTTP/1.1 101\r\nupgrade: WebSocket\r\nconnection: keep-alive, upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"), byte('\x05'))
 	opts := &DialOptions{
 		Subprotocols:   []string{"chat"},
 		Extensions:     []Extension{{Name: "permessage-deflate"}},

@@ -264,6 +264,14 @@ func TestAllocs(t *testing.T) {
 }
 
 func FuzzValidator(f *testing.F) {
+	// block straddle
+	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf0\x9f\x98\x80bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\xe2\x82"), uint8(63), uint16(62))
+	// overlong
+	f.Add([]byte("\xc0\x80"), uint8(255), uint16(0))
+	// surrogate autobahn
+	f.Add([]byte("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"), uint8(2), uint16(11))
+	// too large split
+	f.Add([]byte("\xf4\x90\x80\x80"), uint8(0), uint16(1))
 	for _, c := range cases {
 		f.Add([]byte(c.s), uint8(1), uint16(0))
 	}
