@@ -15,6 +15,44 @@ import (
 // ws.WriteHeader: the bytes and sizes must be equal, and frame.Parse must
 // give back the header or the rule it breaks.
 func FuzzAppendGobwas(f *testing.F) {
+	// binary
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(false), uint32(0), int64(5))
+	// close
+	f.Add(bool(true), byte('\x00'), byte('\b'), bool(false), uint32(0), int64(5))
+	// continuation
+	f.Add(bool(true), byte('\x00'), byte('\x00'), bool(false), uint32(0), int64(5))
+	// control fragmented
+	f.Add(bool(false), byte('\x00'), byte('\t'), bool(false), uint32(0), int64(0))
+	// control too long
+	f.Add(bool(true), byte('\x00'), byte('\b'), bool(false), uint32(0), int64(126))
+	// length 125
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(false), uint32(0), int64(125))
+	// length 126
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(false), uint32(0), int64(126))
+	// length 65535
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(true), uint32(16909060), int64(65535))
+	// length 65536
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(false), uint32(0), int64(65536))
+	// length max
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(true), uint32(16909060), int64(9223372036854775807))
+	// length negative
+	f.Add(bool(true), byte('\x00'), byte('\x02'), bool(false), uint32(0), int64(-1))
+	// out of range fields
+	f.Add(bool(true), byte('ÿ'), byte('ÿ'), bool(true), uint32(4294967295), int64(300))
+	// ping
+	f.Add(bool(true), byte('\x00'), byte('\t'), bool(false), uint32(0), int64(5))
+	// pong
+	f.Add(bool(true), byte('\x00'), byte('\n'), bool(false), uint32(0), int64(5))
+	// reserved control opcode
+	f.Add(bool(true), byte('\x00'), byte('\v'), bool(false), uint32(0), int64(0))
+	// reserved opcode
+	f.Add(bool(true), byte('\x00'), byte('\x03'), bool(false), uint32(0), int64(0))
+	// rsv all
+	f.Add(bool(false), byte('\a'), byte('\x01'), bool(false), uint32(0), int64(0))
+	// text
+	f.Add(bool(true), byte('\x00'), byte('\x01'), bool(false), uint32(0), int64(5))
+	// text masked
+	f.Add(bool(true), byte('\x00'), byte('\x01'), bool(true), uint32(939139389), int64(5))
 	f.Fuzz(func(t *testing.T, fin bool, rsv, op byte, masked bool, key uint32, length int64) {
 		h := frame.Header{
 			Fin:    fin,

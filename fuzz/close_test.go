@@ -17,6 +17,82 @@ import (
 // closeDifference names. Accepted payloads are then encoded again by
 // frame.AppendClose and ws.NewCloseFrameBody.
 func FuzzCloseGobwas(f *testing.F) {
+	// code 0
+	f.Add([]byte("\x00\x00"))
+	// code 1000
+	f.Add([]byte("\x03\xe8"))
+	// code 1001
+	f.Add([]byte("\x03\xe9"))
+	// code 1002
+	f.Add([]byte("\x03\xea"))
+	// code 1003
+	f.Add([]byte("\x03\xeb"))
+	// code 1004
+	f.Add([]byte("\x03\xec"))
+	// code 1005
+	f.Add([]byte("\x03\xed"))
+	// code 1006
+	f.Add([]byte("\x03\xee"))
+	// code 1007
+	f.Add([]byte("\x03\xef"))
+	// code 1008
+	f.Add([]byte("\x03\xf0"))
+	// code 1009
+	f.Add([]byte("\x03\xf1"))
+	// code 1010
+	f.Add([]byte("\x03\xf2"))
+	// code 1011
+	f.Add([]byte("\x03\xf3"))
+	// code 1012
+	f.Add([]byte("\x03\xf4"))
+	// code 1013
+	f.Add([]byte("\x03\xf5"))
+	// code 1014
+	f.Add([]byte("\x03\xf6"))
+	// code 1015
+	f.Add([]byte("\x03\xf7"))
+	// code 1016
+	f.Add([]byte("\x03\xf8"))
+	// code 2999
+	f.Add([]byte("\v\xb7"))
+	// code 3000
+	f.Add([]byte("\v\xb8"))
+	// code 3999
+	f.Add([]byte("\x0f\x9f"))
+	// code 4000
+	f.Add([]byte("\x0f\xa0"))
+	// code 4999
+	f.Add([]byte("\x13\x87"))
+	// code 5000
+	f.Add([]byte("\x13\x88"))
+	// code 65535
+	f.Add([]byte("\xff\xff"))
+	// code 999
+	f.Add([]byte("\x03\xe7"))
+	// empty
+	f.Add([]byte(""))
+	// invalid code invalid reason
+	f.Add([]byte("\x13\x88\xff"))
+	// one byte
+	f.Add([]byte("\x03"))
+	// reason
+	f.Add([]byte("\x03\xe8bye"))
+	// reason 123
+	f.Add([]byte("\x03\xe8aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+	// reason 124
+	f.Add([]byte("\x03\xe8aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+	// reason invalid byte
+	f.Add([]byte("\x03\xe8\xff"))
+	// reason multibyte
+	f.Add([]byte("\x03\xe8héllo €"))
+	// reason overlong
+	f.Add([]byte("\x03\xe8\xc0\x80"))
+	// reason rune across 123
+	f.Add([]byte("\x03\xe8aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa€"))
+	// reason surrogate
+	f.Add([]byte("\x03\xe8\xed\xa0\x80"))
+	// reason truncated rune
+	f.Add([]byte("\x03\xe8\xe2\x82"))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		code, reason, err := frame.ParseClose(p)
 		if len(p) == 0 {

@@ -20,6 +20,98 @@ import (
 // ws.CheckHeader on theirs; verdicts, decoded fields and bytes consumed must
 // agree, except for the differences headerDifference and checkDifference name.
 func FuzzHeaderGobwas(f *testing.F) {
+	// binary
+	f.Add(bool(false), bool(false), []byte("\x82\x04"))
+	// close
+	f.Add(bool(false), bool(false), []byte("\x88\x02"))
+	// close masked
+	f.Add(bool(true), bool(false), []byte("\x88\x827\xfa!="))
+	// continuation sequence
+	f.Add(bool(false), bool(false), []byte("\x01\x03\x00\x03\x80\x03"))
+	// control fragmented
+	f.Add(bool(false), bool(false), []byte("\t\x00"))
+	// control too long
+	f.Add(bool(false), bool(false), []byte("\x89~\x00~"))
+	// expected continuation
+	f.Add(bool(false), bool(false), []byte("\x01\x00\x81\x00"))
+	// length 16bit 126
+	f.Add(bool(false), bool(false), []byte("\x82~\x00~"))
+	// length 16bit 65535
+	f.Add(bool(false), bool(false), []byte("\x82~\xff\xff"))
+	// length 16bit masked
+	f.Add(bool(true), bool(false), []byte("\x82\xfe\x01\x00\x01\x02\x03\x04"))
+	// length 64bit 65536
+	f.Add(bool(false), bool(false), []byte("\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00"))
+	// length 64bit masked
+	f.Add(bool(true), bool(false), []byte("\x82\xff\x00\x00\x00\x00\x00\x01\x00\x00\x01\x02\x03\x04"))
+	// length 64bit max
+	f.Add(bool(false), bool(false), []byte("\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"))
+	// length 64bit msb
+	f.Add(bool(false), bool(false), []byte("\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00"))
+	// length 7bit 125
+	f.Add(bool(false), bool(false), []byte("\x82}"))
+	// masked to client
+	f.Add(bool(false), bool(false), []byte("\x81\x807\xfa!="))
+	// non minimal 16bit
+	f.Add(bool(false), bool(false), []byte("\x82~\x00}"))
+	// non minimal 16bit zero
+	f.Add(bool(false), bool(false), []byte("\x82~\x00\x00"))
+	// non minimal 64bit
+	f.Add(bool(false), bool(false), []byte("\x82\x7f\x00\x00\x00\x00\x00\x00\xff\xff"))
+	// non minimal 64bit small
+	f.Add(bool(false), bool(false), []byte("\x82\x7f\x00\x00\x00\x00\x00\x00\x00\x05"))
+	// non minimal ping
+	f.Add(bool(true), bool(false), []byte("\x89\xfe\x00\x05\x01\x02\x03\x04"))
+	// ping
+	f.Add(bool(false), bool(false), []byte("\x89\x00"))
+	// ping 125
+	f.Add(bool(false), bool(false), []byte("\x89}"))
+	// ping inside fragments
+	f.Add(bool(true), bool(false), []byte("\x01\x80\x00\x00\x00\x00\x89\x80\x00\x00\x00\x00\x80\x80\x00\x00\x00\x00"))
+	// ping masked
+	f.Add(bool(true), bool(false), []byte("\x89\x807\xfa!="))
+	// pong
+	f.Add(bool(false), bool(false), []byte("\x8a\x05"))
+	// reserved opcode 3
+	f.Add(bool(false), bool(false), []byte("\x83\x00"))
+	// reserved opcode 7
+	f.Add(bool(false), bool(false), []byte("\x87\x00"))
+	// reserved opcode b
+	f.Add(bool(false), bool(false), []byte("\x8b\x00"))
+	// reserved opcode f
+	f.Add(bool(false), bool(false), []byte("\x8f\x00"))
+	// rsv1 deflate
+	f.Add(bool(false), bool(true), []byte("\xc1\x00"))
+	// rsv1 deflate continuation
+	f.Add(bool(false), bool(true), []byte("A\x00\xc0\x00"))
+	// rsv1 deflate first fragment
+	f.Add(bool(false), bool(true), []byte("A\x00\x80\x00"))
+	// rsv1 deflate ping
+	f.Add(bool(false), bool(true), []byte("\xc9\x00"))
+	// rsv1 without extension
+	f.Add(bool(false), bool(false), []byte("\xc1\x00"))
+	// rsv2 deflate
+	f.Add(bool(false), bool(true), []byte("\xa1\x00"))
+	// rsv2 without extension
+	f.Add(bool(false), bool(false), []byte("\xa1\x00"))
+	// rsv3 without extension
+	f.Add(bool(false), bool(false), []byte("\x91\x00"))
+	// short 1 byte
+	f.Add(bool(false), bool(false), []byte("\x81"))
+	// short 16bit length
+	f.Add(bool(false), bool(false), []byte("\x82~\x00"))
+	// short 64bit length
+	f.Add(bool(false), bool(false), []byte("\x82\x7f\x00\x00\x00\x00"))
+	// short mask
+	f.Add(bool(true), bool(false), []byte("\x81\x80\x01\x02"))
+	// text
+	f.Add(bool(false), bool(false), []byte("\x81\x05"))
+	// text masked
+	f.Add(bool(true), bool(false), []byte("\x81\x857\xfa!="))
+	// unexpected continuation
+	f.Add(bool(false), bool(false), []byte("\x80\x00"))
+	// unmasked to server
+	f.Add(bool(true), bool(false), []byte("\x81\x00"))
 	f.Fuzz(func(t *testing.T, server, deflate bool, b []byte) {
 		c := frame.Checker{Server: server}
 		s := ws.StateClientSide
