@@ -65,14 +65,14 @@ func BenchmarkUpgradeConn(b *testing.B) {
 }
 
 func BenchmarkUpgrade(b *testing.B) {
-	r, _, err := readRequest(strings.NewReader(browserRequest), 0)
+	r, _, _, err := readRequest(strings.NewReader(browserRequest), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	opts := &ServerOptions{}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, herr := check(r, opts); herr != nil {
+		if _, _, herr := check(r, opts, nil); herr != nil {
 			b.Fatal(herr)
 		}
 	}

@@ -190,7 +190,7 @@ func readResponse(r io.Reader, key string, opts *DialOptions) (Result, error) {
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes
 	}
-	head, lines, rest, err := readHead(r, limit)
+	head, lines, rest, _, err := readHead(r, limit, nil)
 	switch err {
 	case nil:
 	case errTooLarge:
@@ -209,7 +209,7 @@ func readResponse(r io.Reader, key string, opts *DialOptions) (Result, error) {
 	if status != http.StatusSwitchingProtocols {
 		return Result{}, fail(status, ErrStatus, "")
 	}
-	h, err := parseFields(fields, lines-1)
+	h, err := parseFields(fields, lines-1, nil)
 	if err != nil {
 		return Result{}, fail(0, ErrMalformed, err.Error())
 	}

@@ -116,10 +116,30 @@ func unescape(s string) string {
 // element, a bad token, an unterminated quoted-string or a quoted value that
 // is not a token (RFC 6455 section 9.1) is an error.
 func ParseExtensions(values []string) ([]Extension, error) {
+	return parseExtensions(values, true)
+}
+
+// extBlock backs the first extension parseExtensions keeps and its
+// parameters.
+type extBlock struct {
+	ext    [1]Extension
+	params [4]Param
+}
+
+// parseExtensions is ParseExtensions; without keep it only checks the
+// syntax, allocating nothing (unless to unescape a quoted value).
+func parseExtensions(values []string, keep bool) ([]Extension, error) {
 	var out []Extension
+	var first *extBlock
 	for _, s := range values {
 		for {
 			var ext Extension
+			if keep && first == nil {
+				// The usual offer, one extension with a few parameters,
+				// in one allocation.
+				first = new(extBlock)
+				out, ext.Params = first.ext[:0:1], first.params[:0:len(first.params)]
+			}
 			if ext.Name, s = token(skipOWS(s)); ext.Name == "" {
 				if s = skipOWS(s); s == "" || s[0] == ',' {
 					return nil, errEmptyElement
@@ -144,9 +164,16 @@ func ParseExtensions(values []string) ([]Extension, error) {
 						return nil, errToken
 					}
 				}
-				ext.Params = append(ext.Params, p)
+				if keep {
+					ext.Params = append(ext.Params, p)
+				}
 			}
-			out = append(out, ext)
+			if keep {
+				if len(ext.Params) == 0 {
+					ext.Params = nil // not first's empty array
+				}
+				out = append(out, ext)
+			}
 			if s == "" {
 				break
 			}

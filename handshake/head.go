@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unsafe"
 )
 
 // DefaultMaxHeaderBytes bounds a request or response head (start line and
@@ -25,12 +26,21 @@ var (
 
 // readHead reads from r up to the empty line that ends an HTTP head, reading
 // at most limit bytes in all. It returns the head without its final empty
-// line (each line ends in CRLF), the number of lines in it, and the bytes
-// read past it, which share the read buffer. Each byte is looked at once, so
-// the time is linear however the head is split across reads; a bare LF is
-// refused as soon as it arrives.
-func readHead(r io.Reader, limit int) (head string, lines int, rest []byte, err error) {
-	buf := make([]byte, 0, min(limit, firstRead))
+// line (each line ends in CRLF), the number of lines in it, the bytes read
+// past it, and the read buffer's unused capacity, for the answer. Each byte
+// is looked at once, so the time is linear however the head is split across
+// reads; a bare LF is refused as soon as it arrives.
+//
+// The head is the read buffer itself, not a copy (one allocation fewer a
+// handshake): rest and spare share the buffer but not the head's bytes,
+// and appending to rest reallocates (its capacity is its length).
+//
+// buf, if not nil, is the first read buffer (its capacity, within limit).
+func readHead(r io.Reader, limit int, buf []byte) (head string, lines int, rest, spare []byte, err error) {
+	if buf == nil {
+		buf = make([]byte, 0, min(limit, firstRead))
+	}
+	buf = buf[:0:min(cap(buf), limit)]
 	scanned, lineStart := 0, 0
 	for {
 		for scanned < len(buf) {
@@ -41,13 +51,13 @@ func readHead(r io.Reader, limit int) (head string, lines int, rest []byte, err 
 			}
 			lf := scanned + i
 			if lf == 0 || buf[lf-1] != '\r' {
-				return "", 0, nil, errBareLF
+				return "", 0, nil, nil, errBareLF
 			}
 			if lf-1 == lineStart {
 				if lf+1 < len(buf) {
 					rest = buf[lf+1 : len(buf) : len(buf)]
 				}
-				return string(buf[:lineStart]), lines, rest, nil
+				return unsafe.String(unsafe.SliceData(buf), lineStart), lines, rest, buf[len(buf):], nil
 			}
 			lines++
 			lineStart, scanned = lf+1, lf+1
@@ -56,10 +66,10 @@ func readHead(r io.Reader, limit int) (head string, lines int, rest []byte, err 
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return "", 0, nil, err
+			return "", 0, nil, nil, err
 		}
 		if len(buf) == limit {
-			return "", 0, nil, errTooLarge
+			return "", 0, nil, nil, errTooLarge
 		}
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), min(2*cap(buf), limit))
@@ -90,10 +100,12 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // parseFields parses header field lines (each ended by CRLF) into a header
 // with canonical keys. n bounds the number of fields, so that the values of
-// all fields share one allocation.
-func parseFields(s string, n int) (http.Header, error) {
+// all fields share one allocation: vals, if it is long enough, or a new one.
+func parseFields(s string, n int, vals []string) (http.Header, error) {
 	h := make(http.Header, n)
-	vals := make([]string, n)
+	if len(vals) < n {
+		vals = make([]string, n)
+	}
 	for i := 0; s != ""; {
 		var line string
 		line, s = cutLine(s)

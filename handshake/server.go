@@ -69,7 +69,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.C
 	if opts == nil {
 		opts = &ServerOptions{}
 	}
-	res, resp, herr := check(r, opts)
+	res, resp, herr := check(r, opts, nil)
 	if herr != nil {
 		for _, f := range errorFields(herr) {
 			w.Header().Set(f[0], f[1])
@@ -111,7 +111,7 @@ func UpgradeConn(nc net.Conn, opts *ServerOptions) (Result, error) {
 		timeout = DefaultTimeout
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
-	r, rest, err := readRequest(nc, opts.MaxHeaderBytes)
+	r, rest, spare, err := readRequest(nc, opts.MaxHeaderBytes)
 	if err != nil {
 		var herr *Error
 		if errors.As(err, &herr) {
@@ -119,12 +119,12 @@ func UpgradeConn(nc net.Conn, opts *ServerOptions) (Result, error) {
 		}
 		return Result{}, err
 	}
-	r.RemoteAddr = nc.RemoteAddr().String()
+	r.RemoteAddr = addrString(nc.RemoteAddr())
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		r.TLS = &st
 	}
-	res, resp, herr := check(r, opts)
+	res, resp, herr := check(r, opts, spare)
 	if herr != nil {
 		nc.Write(errorResponse(herr))
 		return Result{}, herr
@@ -137,45 +137,72 @@ func UpgradeConn(nc net.Conn, opts *ServerOptions) (Result, error) {
 	return res, nil
 }
 
+// addrString is a.String() in one allocation for the TCP addresses
+// UpgradeConn meets (net.TCPAddr's takes two).
+func addrString(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.Zone == "" {
+		var b [len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")]byte
+		return string(ta.AddrPort().AppendTo(b[:0]))
+	}
+	return a.String()
+}
+
+// parsed holds a request and what it points to, so that they take one
+// allocation: the head is read into buf, and its header values are
+// strings into buf; vals holds those of a request of up to len(vals)
+// fields (browsers send a dozen).
+type parsed struct {
+	req  http.Request
+	url  url.URL
+	vals [16]string
+	buf  [firstRead]byte
+}
+
 // readRequest reads and parses a request head from r, at most limit bytes
-// of it, and returns the request and the bytes read past it.
-func readRequest(r io.Reader, limit int) (*http.Request, []byte, error) {
+// of it, and returns the request, the bytes read past it and spare
+// capacity of the read buffer, for the answer.
+func readRequest(r io.Reader, limit int) (*http.Request, []byte, []byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes
 	}
-	head, lines, rest, err := readHead(r, limit)
+	p := new(parsed)
+	head, lines, rest, spare, err := readHead(r, limit, p.buf[:0])
 	switch err {
 	case nil:
 	case errTooLarge:
-		return nil, nil, fail(http.StatusRequestHeaderFieldsTooLarge, ErrHeaderTooLarge, "")
+		return nil, nil, nil, fail(http.StatusRequestHeaderFieldsTooLarge, ErrHeaderTooLarge, "")
 	case errBareLF:
-		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, err.Error())
+		return nil, nil, nil, fail(http.StatusBadRequest, ErrMalformed, err.Error())
 	default:
-		return nil, nil, fmt.Errorf("websocket handshake: reading request: %w", err)
+		return nil, nil, nil, fmt.Errorf("websocket handshake: reading request: %w", err)
 	}
 	line, fields := cutLine(head)
 	method, line, ok1 := strings.Cut(line, " ")
 	target, version, ok2 := strings.Cut(line, " ")
 	major, minor, ok3 := parseVersion(version)
 	if !ok1 || !ok2 || !ok3 || !isToken(method) || !validTarget(target) {
-		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request line")
+		return nil, nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request line")
 	}
 	if major != 1 || minor != 1 {
 		// HTTP/1.0 cannot upgrade, and no other version has this request
 		// line: the message is 1.1's or none.
-		return nil, nil, fail(http.StatusHTTPVersionNotSupported, ErrHTTPVersion, version)
+		return nil, nil, nil, fail(http.StatusHTTPVersionNotSupported, ErrHTTPVersion, version)
 	}
-	u, err := url.ParseRequestURI(target)
+	if !parseOriginForm(target, &p.url) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil, nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request target")
+		}
+		p.url = *u
+	}
+	h, err := parseFields(fields, lines-1, p.vals[:])
 	if err != nil {
-		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, "request target")
+		return nil, nil, nil, fail(http.StatusBadRequest, ErrMalformed, err.Error())
 	}
-	h, err := parseFields(fields, lines-1)
-	if err != nil {
-		return nil, nil, fail(http.StatusBadRequest, ErrMalformed, err.Error())
-	}
-	req := &http.Request{
+	req := &p.req
+	*req = http.Request{
 		Method:     method,
-		URL:        u,
+		URL:        &p.url,
 		Proto:      version,
 		ProtoMajor: major,
 		ProtoMinor: minor,
@@ -187,15 +214,42 @@ func readRequest(r io.Reader, limit int) (*http.Request, []byte, error) {
 	// absolute-form target overrides it (RFC 9112 section 3.2.2).
 	switch hosts := h["Host"]; {
 	case len(hosts) > 1:
-		return nil, nil, fail(http.StatusBadRequest, ErrHost, "several Host fields")
-	case u.Host != "":
-		req.Host = u.Host
+		return nil, nil, nil, fail(http.StatusBadRequest, ErrHost, "several Host fields")
+	case p.url.Host != "":
+		req.Host = p.url.Host
 	case len(hosts) == 1:
 		req.Host = hosts[0]
 	}
 	delete(h, "Host")
-	return req, rest, nil
+	return req, rest, spare, nil
 }
+
+// parseOriginForm parses the common request target, an absolute path with
+// an optional query and nothing to unescape, into u as url.ParseRequestURI
+// would, without allocating. It reports false for any other target, which
+// url.ParseRequestURI then parses (or refuses).
+func parseOriginForm(target string, u *url.URL) bool {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if path == "" || path[0] != '/' || strings.HasPrefix(path, "//") || strings.IndexByte(target, '#') >= 0 {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if !pathChar[path[i]] {
+			return false // to unescape, or to keep as RawPath
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
+
+// pathChar marks the bytes net/url keeps as they are in a path: a path of
+// them has no RawPath.
+var pathChar = func() (t [256]bool) {
+	for _, c := range "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // hasBody reports whether an HTTP/1 request declares a body. The bytes after
 // an upgrade request's head must be frames: read as a body by an
@@ -240,7 +294,7 @@ func validHost(h string) bool {
 
 // check applies the rules of RFC 6455 section 4.2.1 to r and, if it passes,
 // returns the agreement and the 101 response to send.
-func check(r *http.Request, opts *ServerOptions) (Result, []byte, *Error) {
+func check(r *http.Request, opts *ServerOptions, dst []byte) (Result, []byte, *Error) {
 	h := r.Header
 	switch {
 	case r.Method != http.MethodGet:
@@ -275,7 +329,8 @@ func check(r *http.Request, opts *ServerOptions) (Result, []byte, *Error) {
 	if err != nil {
 		return Result{}, nil, failCause(http.StatusBadRequest, ErrProtocols, err)
 	}
-	offers, err := ParseExtensions(h["Sec-Websocket-Extensions"])
+	// Offers nobody will look at are only checked.
+	offers, err := parseExtensions(h["Sec-Websocket-Extensions"], opts.Extensions != nil)
 	if err != nil {
 		return Result{}, nil, failCause(http.StatusBadRequest, ErrExtensions, err)
 	}
@@ -297,7 +352,10 @@ func check(r *http.Request, opts *ServerOptions) (Result, []byte, *Error) {
 		}
 	}
 
-	b := make([]byte, 0, 256)
+	b := dst[:0]
+	if cap(b) < 256 {
+		b = make([]byte, 0, 256)
+	}
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAccept(b, keys[0])
 	b = append(b, "\r\n"...)
