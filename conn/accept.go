@@ -51,15 +51,17 @@ func AcceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {
 	// hashing and setting up grow is then not kept by the caller's, which
 	// typically reads this connection for its whole life and so can stay at
 	// the smallest stack.
-	var c *Conn
-	var err error
-	done := make(chan struct{})
+	type result struct {
+		c   *Conn
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
-		defer close(done)
-		c, err = acceptConn(nc, opts)
+		c, err := acceptConn(nc, opts)
+		done <- result{c, err}
 	}()
-	<-done
-	return c, err
+	r := <-done
+	return r.c, r.err
 }
 
 func acceptConn(nc net.Conn, opts *AcceptOptions) (*Conn, error) {

@@ -137,9 +137,18 @@ func (c *Conn) writeControl(ctx context.Context, op frame.Opcode, p []byte) erro
 func (c *Conn) writeClose(p []byte, deadline time.Time) error {
 	c.wdeadline.Store(deadline.UnixNano())
 	c.nc.SetWriteDeadline(deadline)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := c.writeControl(ctx, frame.OpClose, p); err != nil {
+	var err error
+	if c.frameMu.TryLock() {
+		// No writer at work, the usual case: the socket's deadline bounds
+		// the write, and the wait needs no context (4 allocations).
+		err = c.writeFrameContext(context.Background(), frame.Header{Fin: true, Op: frame.OpClose}, p)
+		c.unlockFrame()
+	} else {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err = c.writeControl(ctx, frame.OpClose, p)
+		cancel()
+	}
+	if err != nil {
 		return fmt.Errorf("conn: close frame not sent within CloseTimeout (%v): %w", c.opts.CloseTimeout, err)
 	}
 	return nil

@@ -69,6 +69,11 @@ func (c *Conn) awaitIdle() error {
 func (c *Conn) readLocked(buf []byte) (MessageType, []byte, error) {
 	typ, buf, err := c.readTop(buf)
 	c.stopPongs()
+	if err != nil && c.final.Load() != nil {
+		// Over: the buffers serve the next connection rather than the
+		// collector (a short connection's largest cost).
+		c.releaseBuffers()
+	}
 	return typ, buf, c.rctx.result(err)
 }
 
