@@ -188,11 +188,15 @@ func metrics(row string) []metric {
 	if strings.HasPrefix(row, "BenchmarkIdleConnMemory") {
 		return []metric{{"B/conn", false}, {"heap-B/conn", false}, {"stack-B/conn", false}, {"rss-B/conn", false}}
 	}
+	if strings.HasPrefix(row, "BenchmarkHandshake") {
+		return []metric{{"handshakes/s", true}, {"allocs/op", false}}
+	}
 	return []metric{{"ns/op", false}, {"msgs/s", true}}
 }
 
-// baselines are not peers: copy bounds what masking can reach.
-var baselines = []string{"pushwire", "copy"}
+// baselines are not peers: copy bounds what masking can reach, floor what
+// a handshake can.
+var baselines = []string{"pushwire", "copy", "floor"}
 
 func writeMarkdown(w io.Writer, rs results, table string) {
 	fmt.Fprintf(w, "# Benchmarks: pushwire and the Go WebSocket libraries\n\n")
