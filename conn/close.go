@@ -121,7 +121,7 @@ func (c *Conn) Close(code CloseCode, reason string) error {
 	if err != nil {
 		return err
 	}
-	<-c.done
+	<-c.done.get(0)
 	return nil
 }
 
@@ -150,7 +150,7 @@ func (c *Conn) close(code CloseCode, reason string) error {
 	waiting:
 		for {
 			select {
-			case <-c.done:
+			case <-c.done.get(0):
 				break waiting
 			case <-wait.C:
 				break waiting
@@ -218,9 +218,9 @@ func (c *Conn) readFailed(err error) error {
 func (c *Conn) finish(ce *CloseError) *CloseError {
 	c.final.CompareAndSwap(nil, ce)
 	c.doneOnce.Do(func() {
-		close(c.done)
-		if t := c.keep.Load(); t != nil {
-			t.Stop()
+		close(c.done.get(0))
+		if c.ka != nil {
+			c.ka.timer.Stop()
 		}
 		if ce := c.final.Load(); ce.Local && ce.Code != CloseAbnormal {
 			// We failed the connection for a broken rule, with a close frame.

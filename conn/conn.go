@@ -14,34 +14,35 @@ import (
 
 // Conn is a WebSocket connection. Any number of goroutines may write to it at
 // once; one goroutine at a time may read from it.
+//
+// Fields are ordered to leave no padding: the Conn fits the allocator's
+// 640-byte class, a large share of an idle connection's memory.
 type Conn struct {
-	nc     net.Conn
-	server bool
-	opts   Options
-	codec  *codec // nil when no compression was negotiated
+	nc    net.Conn
+	opts  Options
+	codec *codec // nil when no compression was negotiated
 	// subprotocol is the one the opening handshake agreed on, or "".
 	subprotocol string
 
 	// Reader state, guarded by readMu, which serialises readers and
 	// Close's own draining.
-	readMu    sync.Mutex
-	sock      *socketReader // reads through the raw socket, or nil
-	rbuf      []byte        // nil while idle, if sock is set
-	r, w      int           // rbuf[r:w] holds received bytes not yet consumed
-	check     frame.Checker
-	hdr       frame.Header // the current data frame
-	left      int64        // payload bytes of hdr not yet read
-	maskPos   int
-	inMsg     bool // a data message has begun and not ended
-	msgText   bool
-	msgZip    bool
-	largeRead bool // reads need the large buffer (see sizeRead)
-	msgSize   int64
-	frames    int
-	utf8      utf8check.Validator
-	partial   []byte // message bytes read before a deadline cut ReadMessage short
-	// The pong goroutine's, while it runs (see answerPing).
-	pong        chan error
+	readMu      sync.Mutex
+	sock        *socketReader // reads through the raw socket, or nil
+	rbuf        []byte        // nil while idle, if sock is set
+	r, w        int           // rbuf[r:w] holds received bytes not yet consumed
+	hdr         frame.Header  // the current data frame
+	left        int64         // payload bytes of hdr not yet read
+	maskPos     int
+	check       frame.Checker
+	utf8        utf8check.Validator
+	inMsg       bool // a data message has begun and not ended
+	msgText     bool
+	msgZip      bool
+	largeRead   bool // reads need the large buffer (see sizeRead)
+	msgSize     int64
+	frames      int
+	partial     []byte     // message bytes read before a deadline cut ReadMessage short
+	pong        chan error // to the pong goroutine, while it runs (see answerPing)
 	pongPayload []byte
 	mr          *messageReader // made by the first NextReader
 
@@ -54,12 +55,13 @@ type Conn struct {
 	// while the connection is idle (releaseBuffers), and to send frames
 	// that CoalesceWrites holds (sendHeldNow).
 	frameMu    sync.Mutex
-	frameFree  chan struct{}
-	streaming  bool // under frameMu
-	largeWrite bool // held frames filled wbuf: the next one is large
+	frameFree  lazyChan    // tokens for frameMu's waiters, made by the first
+	streaming  bool        // under frameMu
+	largeWrite bool        // held frames filled wbuf: the next one is large
+	server     bool        // our role, set once (here, where a byte was free)
+	closeSent  atomic.Bool // a close frame is out or on its way; any side reads it
 	wbuf       []byte
-	bufArr     [2][]byte
-	bufs       net.Buffers   // over bufArr, a field so that writev does not allocate
+	vec        *writeVec     // ncWritev's, made by the first
 	sockw      *socketWriter // writes through the raw socket, or nil
 	rng        *rand.ChaCha8
 	writeErr   error          // sticky, under frameMu
@@ -78,17 +80,14 @@ type Conn struct {
 	rctx, wctx           ctxWatch
 
 	// How the connection ends, set by whichever goroutine gets there.
-	closeSent atomic.Bool
 	final     atomic.Pointer[CloseError] // how the connection ended; set once
-	done      chan struct{}              // closed once reading has ended (peer's close or failure)
+	done      lazyChan                   // closed once reading has ended (peer's close or failure)
 	doneOnce  sync.Once
 	closeOnce sync.Once
 
 	// Pings and the keepalive, which runs on its own timer.
-	pongs    atomic.Pointer[chan struct{}] // made by the first Ping; signalled by the reader on each pong
-	lastRead atomic.Int64                  // unix nanoseconds of the last frame received, for keepalive
-	pingSent int64                         // unix nanoseconds of the keepalive's outstanding ping, 0 if none; keepalive's own
-	keep     atomic.Pointer[time.Timer]
+	pongs lazyChan   // made by the first Ping; signalled by the reader on each pong
+	ka    *keepAlive // with PingInterval only; set once, by newConn
 }
 
 // New makes a Conn of the given role over nc, whose opening handshake is
@@ -99,12 +98,10 @@ func New(nc net.Conn, role Role, buffered []byte, opts *Options) *Conn {
 
 func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) *Conn {
 	c := &Conn{
-		nc:        nc,
-		server:    role == Server,
-		opts:      opts.withDefaults(),
-		codec:     cd,
-		frameFree: make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		nc:     nc,
+		server: role == Server,
+		opts:   opts.withDefaults(),
+		codec:  cd,
 	}
 	c.check.Server = c.server
 	if cd != nil {
@@ -130,14 +127,32 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 		c.rng = rand.NewChaCha8(seed)
 	}
 	if c.opts.PingInterval > 0 {
-		c.lastRead.Store(time.Now().UnixNano())
+		c.ka = new(keepAlive)
+		c.ka.lastRead.Store(time.Now().UnixNano())
 		// Stored before it can fire: keepalive reschedules it.
-		t := time.AfterFunc(time.Hour, c.keepalive)
-		c.keep.Store(t)
-		t.Reset(c.opts.PingInterval)
+		c.ka.timer = time.AfterFunc(time.Hour, c.keepalive)
+		c.ka.timer.Reset(c.opts.PingInterval)
 	}
 	return c
 }
+
+// keepAlive is the keepalive's state, apart so that a Conn without one
+// does not carry it.
+type keepAlive struct {
+	timer    *time.Timer
+	lastRead atomic.Int64 // unix nanoseconds of the last frame received
+	pingSent int64        // unix nanoseconds of the outstanding ping, 0 if none; the timer's own
+}
+
+// received notes that a frame arrived, for the keepalive. It inlines: the
+// read paths call it on every frame.
+func (c *Conn) received() {
+	if c.ka != nil {
+		c.ka.touch()
+	}
+}
+
+func (ka *keepAlive) touch() { ka.lastRead.Store(time.Now().UnixNano()) }
 
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
@@ -174,4 +189,32 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.wdeadline.Store(unixNano(t))
 	return c.nc.SetWriteDeadline(t)
+}
+
+// lazyChan is a channel made when first needed: most connections never
+// wait on theirs, and an idle one should not hold channels (96 bytes
+// each) for it.
+type lazyChan struct{ p atomic.Pointer[chan struct{}] }
+
+// get returns the channel, making it with the given buffer if there is
+// none yet.
+func (l *lazyChan) get(buffer int) chan struct{} {
+	if ch := l.p.Load(); ch != nil {
+		return *ch
+	}
+	ch := make(chan struct{}, buffer)
+	if l.p.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *l.p.Load()
+}
+
+// signal leaves a token in the channel, if there is one and it has room.
+func (l *lazyChan) signal() {
+	if ch := l.p.Load(); ch != nil {
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -39,17 +39,17 @@ func fromUnixNano(n int64) time.Time {
 // fresh context.WithTimeout per write allocates nothing here.
 type ctxWatch struct {
 	c       *Conn
-	read    bool
-	lazy    bool            // register only when the operation blocks
 	timeout time.Duration   // WriteTimeout, for writes
 	ctx     context.Context // armed and registered, or nil
 	pending context.Context // armed, registered only if the operation blocks
-	keep    bool            // ctx may be compared, so kept across calls
-	moved   bool            // the socket's deadline is not the user's
-	ctxDue  bool            // and it is the context's own deadline
 	stop    func() bool
 	fire    func()
 	fired   chan struct{}
+	read    bool
+	lazy    bool // register only when the operation blocks
+	keep    bool // ctx may be compared, so kept across calls
+	moved   bool // the socket's deadline is not the user's
+	ctxDue  bool // and it is the context's own deadline
 }
 
 func (w *ctxWatch) init(c *Conn, read bool) {

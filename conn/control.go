@@ -47,12 +47,7 @@ func (c *Conn) control(h frame.Header, between bool) error {
 		if c.opts.OnPong != nil {
 			c.opts.OnPong(p)
 		}
-		if ch := c.pongs.Load(); ch != nil {
-			select {
-			case *ch <- struct{}{}:
-			default:
-			}
-		}
+		c.pongs.signal()
 	case frame.OpClose:
 		return c.peerClosed(p)
 	}
@@ -160,7 +155,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	if len(payload) > frame.MaxControlPayload {
 		return frame.ErrControlTooLong
 	}
-	pongs := c.pongChan()
+	pongs := c.pongs.get(1)
 	select {
 	case <-pongs:
 	default:
@@ -173,37 +168,29 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.done:
+	case <-c.done.get(0):
 		return c.final.Load()
 	}
-}
-
-func (c *Conn) pongChan() chan struct{} {
-	if ch := c.pongs.Load(); ch != nil {
-		return *ch
-	}
-	ch := make(chan struct{}, 1)
-	c.pongs.CompareAndSwap(nil, &ch)
-	return *c.pongs.Load()
 }
 
 // keepalive runs on a timer: it pings a peer that has been silent for
 // PingInterval, and fails one that has left that ping unanswered (sent
 // nothing at all) for PongTimeout. Runs of the timer never overlap.
 func (c *Conn) keepalive() {
+	ka := c.ka
 	now := time.Now()
-	last := c.lastRead.Load()
-	if c.pingSent != 0 && last < c.pingSent {
-		if wait := time.Duration(c.pingSent + int64(c.opts.PongTimeout) - now.UnixNano()); wait > 0 {
-			c.keep.Load().Reset(wait)
+	last := ka.lastRead.Load()
+	if ka.pingSent != 0 && last < ka.pingSent {
+		if wait := time.Duration(ka.pingSent + int64(c.opts.PongTimeout) - now.UnixNano()); wait > 0 {
+			ka.timer.Reset(wait)
 			return
 		}
 		c.finish(&CloseError{Code: CloseAbnormal, Local: true, Err: ErrPongTimeout})
 		return
 	}
-	c.pingSent = 0
+	ka.pingSent = 0
 	if idle := now.Sub(time.Unix(0, last)); idle < c.opts.PingInterval {
-		c.keep.Load().Reset(c.opts.PingInterval - idle)
+		ka.timer.Reset(c.opts.PingInterval - idle)
 		return
 	}
 	// A writer blocked on a peer that does not read holds frameMu: the
@@ -218,6 +205,6 @@ func (c *Conn) keepalive() {
 	if err != nil {
 		return
 	}
-	c.pingSent = now.UnixNano()
-	c.keep.Load().Reset(max(c.opts.PongTimeout-time.Since(now), 0))
+	ka.pingSent = now.UnixNano()
+	ka.timer.Reset(max(c.opts.PongTimeout-time.Since(now), 0))
 }

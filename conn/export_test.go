@@ -1,6 +1,9 @@
 package conn
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // SetCompressorIdle sets how long a compressor stays unused before it is
 // released, and returns the function that restores the default.
@@ -9,3 +12,6 @@ func SetCompressorIdle(d time.Duration) (restore func()) {
 	compressorIdle = d
 	return func() { compressorIdle = old }
 }
+
+// SizeofConn is the size of a Conn.
+const SizeofConn = unsafe.Sizeof(Conn{})

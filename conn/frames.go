@@ -2,7 +2,6 @@ package conn
 
 import (
 	"io"
-	"time"
 
 	"github.com/pushwire/pushwire/frame"
 	"github.com/pushwire/pushwire/mask"
@@ -41,9 +40,7 @@ func (c *Conn) readHeader() (frame.Header, error) {
 			return h, err
 		}
 		c.r += n
-		if c.opts.PingInterval > 0 {
-			c.lastRead.Store(time.Now().UnixNano())
-		}
+		c.received()
 		return h, c.check.Check(h)
 	}
 }

@@ -157,3 +157,11 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatalf("after the peer left: %v", err)
 	}
 }
+
+// TestConnSize keeps a Conn within the allocator's 640-byte class: the
+// next class is 704, and every idle connection holds one.
+func TestConnSize(t *testing.T) {
+	if n := conn.SizeofConn; n > 640 {
+		t.Errorf("a Conn is %d bytes, over 640: reorder or move fields (see the note on Conn)", n)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"slices"
-	"time"
 
 	"github.com/pushwire/pushwire/frame"
 	"github.com/pushwire/pushwire/internal/utf8check"
@@ -120,9 +119,7 @@ func (c *Conn) controlBetween() (bool, error) {
 		return false, nil
 	}
 	c.r += n
-	if c.opts.PingInterval > 0 {
-		c.lastRead.Store(time.Now().UnixNano())
-	}
+	c.received()
 	if err := c.check.Check(h); err != nil {
 		return true, err
 	}
@@ -172,9 +169,7 @@ func (c *Conn) readWhole(buf []byte) (typ MessageType, msg []byte, ok bool) {
 		typ = Text
 	}
 	c.r += n + len(p)
-	if c.opts.PingInterval > 0 {
-		c.lastRead.Store(time.Now().UnixNano())
-	}
+	c.received()
 	return typ, buf, true
 }
 

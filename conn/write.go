@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"net"
 	"sync"
 
 	"github.com/pushwire/pushwire/frame"
@@ -42,12 +43,13 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 		if !c.streaming {
 			return nil
 		}
+		free := c.frameFree.get(1) // before unlocking: see lockFrame
 		c.unlockFrame()
 		select {
-		case <-c.frameFree:
+		case <-free:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.done:
+		case <-c.done.get(0):
 			return ErrClosed
 		}
 	}
@@ -56,9 +58,15 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 // lockFrame takes frameMu, waiting on frameFree while it is held so that
 // ctx can abandon the wait.
 func (c *Conn) lockFrame(ctx context.Context) error {
+	if c.frameMu.TryLock() {
+		return nil
+	}
+	// Made before the next TryLock: a holder that unlocks after that one
+	// fails then finds the channel and leaves a token in it.
+	free := c.frameFree.get(1)
 	for !c.frameMu.TryLock() {
 		select {
-		case <-c.frameFree:
+		case <-free:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -75,10 +83,7 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 // left them to the holder: with the reader waiting, they go now.
 func (c *Conn) unlockFrame() {
 	c.frameMu.Unlock()
-	select {
-	case c.frameFree <- struct{}{}:
-	default:
-	}
+	c.frameFree.signal()
 	if c.opts.CoalesceWrites && c.waiting.Load() && c.held.Load() {
 		c.sendHeldNow()
 	}
@@ -192,11 +197,22 @@ func (c *Conn) wrote(n int64, err error, held bool) error {
 
 // ncWritev writes a then b to nc with writev, where nc can.
 func (c *Conn) ncWritev(a, b []byte) (int64, error) {
-	c.bufArr = [2][]byte{a, b}
-	c.bufs = c.bufArr[:]
-	n, err := c.bufs.WriteTo(c.nc)
-	c.bufArr = [2][]byte{}
+	if c.vec == nil {
+		c.vec = new(writeVec) // once, on the first large write
+	}
+	v := c.vec
+	v.arr = [2][]byte{a, b}
+	v.bufs = v.arr[:]
+	n, err := v.bufs.WriteTo(c.nc)
+	v.arr = [2][]byte{}
 	return n, err
+}
+
+// writeVec is ncWritev's, kept so that writev does not allocate: a
+// connection without a raw socket (TLS) writes every large frame so.
+type writeVec struct {
+	arr  [2][]byte
+	bufs net.Buffers // over arr
 }
 
 // maskChunk is the size of the buffers a client masks large payloads in.
