@@ -43,10 +43,15 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 		if !c.streaming {
 			return nil
 		}
-		free := c.frameFree.get(1) // before unlocking: see lockFrame
+		// Wait for the stream's end, not for frameMu: its fragments free
+		// frameMu often, and our own unlock would wake us at once.
+		if c.mw.ended == nil {
+			c.mw.ended = make(chan struct{})
+		}
+		ended := c.mw.ended
 		c.unlockFrame()
 		select {
-		case <-free:
+		case <-ended:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done.get(0):

@@ -23,14 +23,14 @@ func (c *Conn) NextWriter(ctx context.Context, typ MessageType) (io.WriteCloser,
 	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}
+	if c.mw == nil {
+		c.mw = &messageWriter{c: c}
+	}
 	c.streaming = true
 	if c.codec != nil {
 		c.compressing()
 	}
 	c.unlockFrame()
-	if c.mw == nil {
-		c.mw = &messageWriter{c: c}
-	}
 	w := c.mw
 	w.ctx = ctx
 	w.op = frame.OpBinary
@@ -60,6 +60,9 @@ type messageWriter struct {
 	buf  []byte
 	raw  fragmenter
 	zip  io.WriteCloser
+	// ended is closed when the message ends, for the data messages that
+	// wait for it; made by the first, under frameMu.
+	ended chan struct{}
 }
 
 func (w *messageWriter) Write(p []byte) (int, error) {
@@ -91,6 +94,10 @@ func (w *messageWriter) Close() error {
 func (c *Conn) endStream() {
 	c.lockFrame(context.Background())
 	c.streaming = false
+	if c.mw.ended != nil {
+		close(c.mw.ended)
+		c.mw.ended = nil
+	}
 	c.unlockFrame()
 }
 
