@@ -10,7 +10,7 @@ test: vet
 	$(GO) test -race -count=1 ./...
 	@if command -v qemu-aarch64 >/dev/null 2>&1; then echo "== arm64 under qemu"; \
 		GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./mask ./internal/utf8check ./frame; fi
-	@for m in fuzz bench; do [ -f $$m/go.mod ] || continue; \
+	@for m in fuzz bench natsbroker; do [ -f $$m/go.mod ] || continue; \
 		echo "== $$m module"; (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 vet:
@@ -21,7 +21,7 @@ vet:
 # directive in go.mod, and go.mod/go.sum tidy in every module.
 lint: vet
 	$(GO) tool staticcheck ./...
-	@for m in . fuzz bench; do (cd $$m && $(GO) vet ./... && $(GO) mod tidy -diff) || { echo "lint: $$m"; exit 1; }; done
+	@for m in . fuzz bench natsbroker; do (cd $$m && $(GO) vet ./... && $(GO) mod tidy -diff) || { echo "lint: $$m"; exit 1; }; done
 
 demo:
 	$(GO) run ./demo -addr 127.0.0.1:8080 $(ARGS)
