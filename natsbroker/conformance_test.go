@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/leaktest"
 	"github.com/pushwire/pushwire/natsbroker"
 )
 
@@ -31,6 +32,7 @@ func TestConformance(t *testing.T) {
 			return b
 		}},
 		{"nats", func(t *testing.T, h pushwire.History) pushwire.Broker {
+			t.Cleanup(leaktest.Check(t)) // after the broker's Close
 			return embedded(t, natsbroker.Options{History: h})
 		}},
 	}
