@@ -55,9 +55,11 @@
 // subscribers, with a JetStream ordered consumer filtered on the topic's
 // subject. It starts after the stream's last sequence when the first local
 // subscriber comes, and after a failure (a NATS node lost, a reconnection)
-// it starts again after the last sequence it delivered: nothing is skipped
-// and nothing repeated.
+// it starts again after the last sequence it delivered: nothing is repeated,
+// and nothing skipped but what the stream trimmed before the consumer
+// reached it, a whole topic's history behind.
 //
 // Publish gives each publication an id and retries a publish whose answer
-// was lost in a failover with the same id: the stream stores it once.
+// was lost in a failover with the same id: the stream stores it once (if
+// the retry comes within its duplicate window, two minutes or MaxAge).
 package natsbroker
