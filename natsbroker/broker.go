@@ -50,9 +50,10 @@ type Options struct {
 
 // The defaults of Options.
 const (
-	DefaultStream  = "PUSHWIRE"
-	DefaultSubject = "pushwire"
-	DefaultTimeout = 10 * time.Second
+	DefaultStream    = "PUSHWIRE"
+	DefaultSubject   = "pushwire"
+	DefaultTimeout   = 10 * time.Second
+	DefaultHeartbeat = 5 * time.Second
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -85,7 +86,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.Heartbeat != 0 && (o.Heartbeat < 500*time.Millisecond || o.Heartbeat > 30*time.Second) {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.Heartbeat < 500*time.Millisecond || o.Heartbeat > 30*time.Second {
 		return o, fmt.Errorf("natsbroker: heartbeat %v is not within 500ms-30s", o.Heartbeat)
 	}
 	return o, nil
@@ -109,7 +113,9 @@ type Broker struct {
 	mu     sync.Mutex
 	closed bool
 	live   map[string]*live // by topic
-	bg     sync.WaitGroup   // consumer deletions; added to under mu, unless closed
+	bg     sync.WaitGroup   // stopping lives; added to under mu, unless closed
+	// deletes are the deletions of replaced consumers.
+	deletes sync.WaitGroup
 }
 
 // New returns a Broker on nc, which the caller keeps and closes after the
@@ -250,6 +256,7 @@ func (b *Broker) Close() error {
 		l.stop(ctx)
 	}
 	b.bg.Wait()
+	b.deletes.Wait()
 	b.release()
 	return nil
 }

@@ -52,12 +52,15 @@
 // # Live delivery
 //
 // Each node subscribes once per topic, whatever the number of its local
-// subscribers, with a JetStream ordered consumer filtered on the topic's
-// subject. It starts after the stream's last sequence when the first local
-// subscriber comes, and after a failure (a NATS node lost, a reconnection)
-// it starts again after the last sequence it delivered: nothing is repeated,
-// and nothing skipped but what the stream trimmed before the consumer
-// reached it, a whole topic's history behind.
+// subscribers, with an ephemeral JetStream consumer filtered on the topic's
+// subject, which starts after the stream's last sequence when the first
+// local subscriber comes. When it fails (a gap in its own sequence, missed
+// heartbeats, its NATS server lost) another replaces it, starting after the
+// last sequence delivered: nothing is repeated, and nothing skipped but what
+// the stream trimmed before the consumer reached it, a whole topic's history
+// behind. nats.go's ordered consumer does the same, but waits ten seconds
+// for an answer lost in a failover; here each request of the replacement
+// has two.
 //
 // Publish gives each publication an id and retries a publish whose answer
 // was lost in a failover with the same id: the stream stores it once (if

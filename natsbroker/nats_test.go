@@ -261,6 +261,54 @@ func TestOneConsumerPerTopic(t *testing.T) {
 	}
 }
 
+// A consumer that disappears (its NATS server gone; here deleted behind
+// the broker's back) is replaced from where it stopped: what was published
+// meanwhile arrives, once and in order.
+func TestConsumerReplaced(t *testing.T) {
+	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
+	b := connect(t, ns, natsbroker.Options{Heartbeat: 500 * time.Millisecond})
+	js := jsOf(t, ns)
+	r := newRecorder()
+	cancel, err := b.Subscribe("t", r.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	for i := range 10 {
+		publish(t, b, "t", fmt.Sprint(i))
+	}
+	r.wait(t, 10, 10*time.Second)
+	s, err := js.Stream(bg, natsbroker.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.ConsumerNames(bg)
+	deleted := 0
+	for name := range names.Name() {
+		if err := s.DeleteConsumer(bg, name); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if deleted != 1 {
+		t.Fatalf("deleted %d consumers, want the one", deleted)
+	}
+	for i := 10; i < 20; i++ {
+		publish(t, b, "t", fmt.Sprint(i))
+	}
+	r.wait(t, 20, 10*time.Second)
+	time.Sleep(100 * time.Millisecond) // a repeat would be here
+	got := r.all()
+	for i, p := range got {
+		if string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("publication %d is %q", i, p.Payload)
+		}
+	}
+	if len(got) != 20 {
+		t.Fatalf("received %d publications, want 20", len(got))
+	}
+}
+
 // Subscriptions to one topic come and go while it is published: no panic,
 // no race, and the subscription that stays receives everything in order.
 func TestSubscriptionChurn(t *testing.T) {
