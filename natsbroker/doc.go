@@ -24,7 +24,9 @@
 // topics: a topic's offsets grow but are not contiguous. Its epoch is the
 // stream's creation time, the same on every node; a stream deleted and
 // created again is a new epoch, and positions of the old one are
-// unrecoverable.
+// unrecoverable. Delete the stream only with the nodes stopped: a running
+// node's subscriptions would go on from the old stream's sequences, and a
+// pushwire.Server drops what it takes for offsets it delivered already.
 //
 // # When history covers a position
 //
