@@ -5,10 +5,15 @@ import "sync"
 // topic is a topic some sessions of this node subscribe to: one broker
 // subscription, fanned out to them.
 type topic struct {
-	name   string
-	mu     sync.Mutex
-	subs   map[*subscription]struct{}
-	cancel func() // the broker subscription's
+	name string
+	mu   sync.Mutex
+	subs map[*subscription]struct{}
+	// ready is closed once the broker subscription is made (cancel) or
+	// failed (err): Subscribe runs outside Server.mu, since a distributed
+	// broker may take round trips, a failover's worth at worst.
+	ready  chan struct{}
+	cancel func()
+	err    error
 }
 
 // subscription is a session's subscription to a topic. While its history
@@ -25,20 +30,32 @@ type subscription struct {
 // it is the first.
 func (s *Server) join(name string, sub *subscription) (*topic, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	t := s.topics[name]
-	if t == nil {
-		t = &topic{name: name, subs: make(map[*subscription]struct{})}
-		cancel, err := s.broker.Subscribe(name, func(p Publication) { s.deliver(t, p) })
-		if err != nil {
-			return nil, err
-		}
-		t.cancel = cancel
+	first := t == nil
+	if first {
+		t = &topic{name: name, subs: make(map[*subscription]struct{}), ready: make(chan struct{})}
 		s.topics[name] = t
 	}
 	t.mu.Lock()
 	t.subs[sub] = struct{}{}
 	t.mu.Unlock()
+	s.mu.Unlock()
+	if first {
+		t.cancel, t.err = s.broker.Subscribe(name, func(p Publication) { s.deliver(t, p) })
+		close(t.ready)
+		if t.err != nil {
+			s.mu.Lock()
+			if s.topics[name] == t {
+				delete(s.topics, name)
+			}
+			s.mu.Unlock()
+		}
+	}
+	<-t.ready
+	if t.err != nil {
+		t.leave(sub)
+		return nil, t.err
+	}
 	return t, nil
 }
 
@@ -60,7 +77,10 @@ func (s *Server) leave(name string, sub *subscription) {
 	}
 	s.mu.Unlock()
 	if empty {
-		t.cancel() // waits for a delivery under way, which takes t.mu
+		<-t.ready
+		if t.cancel != nil {
+			t.cancel() // waits for a delivery under way, which takes t.mu
+		}
 	}
 }
 

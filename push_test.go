@@ -594,3 +594,61 @@ func TestOnRefuse(t *testing.T) {
 		})
 	}
 }
+
+// gatedBroker is a MemoryBroker whose Subscribe to one topic waits for a
+// gate, as a distributed broker's may wait for a failover.
+type gatedBroker struct {
+	*pushwire.MemoryBroker
+	topic string
+	gate  chan struct{}
+}
+
+func (b *gatedBroker) Subscribe(topic string, deliver func(pushwire.Publication)) (func(), error) {
+	if topic == b.topic {
+		<-b.gate
+	}
+	return b.MemoryBroker.Subscribe(topic, deliver)
+}
+
+// TestSlowBrokerSubscribe: a broker slow to subscribe one topic holds up
+// that topic's subscribers only, not the server.
+func TestSlowBrokerSubscribe(t *testing.T) {
+	b := &gatedBroker{MemoryBroker: pushwire.NewMemoryBroker(pushwire.History{}), topic: "slow", gate: make(chan struct{})}
+	srv, u := startServer(t, pushwire.Options{Broker: b})
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	slow, err := pushwire.Dial(ctx, u, &pushwire.ClientOptions{Topics: []string{"slow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	for srv.Stats().Sessions["websocket"] == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the slow subscription reaches the gate
+
+	// Held up, the rest would wait for the gate: it opens after a while
+	// anyway, so that the test ends, and says so.
+	var heldUp atomic.Bool
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-stop:
+		case <-time.After(5 * time.Second):
+			heldUp.Store(true)
+		}
+		close(b.gate)
+	}()
+	fast, err := pushwire.Dial(ctx, u, &pushwire.ClientOptions{Topics: []string{"fast"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	waitSubscribed(t, srv, fast, "fast")
+	srv.Stats()
+	close(stop)
+	if heldUp.Load() {
+		t.Fatal("a slow broker subscription held up another topic")
+	}
+	waitSubscribed(t, srv, slow, "slow")
+}

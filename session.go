@@ -215,7 +215,7 @@ func (s *Session) subscribe(name string, since Position) error {
 		s.srv.stats.recoveryFailed.Add(1)
 		s.sendControl(&envelope{T: kindLost, Topic: name, Epoch: latest.Epoch, Off: latest.Offset, Reason: "history does not cover the position"})
 	case err != nil:
-		t.leave(sub)
+		s.srv.leave(name, sub) // and the broker subscription, if it was the last
 		s.mu.Lock()
 		delete(s.subs, name)
 		s.mu.Unlock()
