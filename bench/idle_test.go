@@ -57,6 +57,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if kind, addr := os.Getenv(envIdleSession), os.Getenv(envIdleAddr); kind != "" {
+		if err := idleSessionClients(kind, addr); err != nil {
+			fmt.Fprintln(os.Stderr, "idle sessions:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if addr := os.Getenv(envIdleAddr); addr != "" {
 		if err := idleClients(addr); err != nil {
 			fmt.Fprintln(os.Stderr, "idle clients:", err)

@@ -188,6 +188,9 @@ func metrics(row string) []metric {
 	if strings.HasPrefix(row, "BenchmarkIdleConnMemory") {
 		return []metric{{"B/conn", false}, {"heap-B/conn", false}, {"stack-B/conn", false}, {"rss-B/conn", false}}
 	}
+	if strings.HasPrefix(row, "BenchmarkIdleSessionMemory") {
+		return []metric{{"B/session", false}, {"heap-B/session", false}, {"stack-B/session", false}}
+	}
 	if strings.HasPrefix(row, "BenchmarkHandshake") {
 		return []metric{{"handshakes/s", true}, {"allocs/op", false}}
 	}
