@@ -32,15 +32,15 @@ type Conn struct {
 	r, w        int           // rbuf[r:w] holds received bytes not yet consumed
 	hdr         frame.Header  // the current data frame
 	left        int64         // payload bytes of hdr not yet read
-	maskPos     int
+	maskPos     int32         // 0-3: where in the key the payload's next byte is
 	check       frame.Checker
 	utf8        utf8check.Validator
-	inMsg       bool // a data message has begun and not ended
+	frames      int32 // of the current message, at most MaxFragments
+	inMsg       bool  // a data message has begun and not ended
 	msgText     bool
 	msgZip      bool
 	largeRead   bool // reads need the large buffer (see sizeRead)
 	msgSize     int64
-	frames      int
 	partial     []byte     // message bytes read before a deadline cut ReadMessage short
 	pong        chan error // to the pong goroutine, while it runs (see answerPing)
 	pongPayload []byte
@@ -60,6 +60,7 @@ type Conn struct {
 	largeWrite bool        // held frames filled wbuf: the next one is large
 	server     bool        // our role, set once (here, where a byte was free)
 	closeSent  atomic.Bool // a close frame is out or on its way; any side reads it
+	readerIdle atomic.Bool // the reader waits on an idle socket, its buffers released
 	wbuf       []byte
 	vec        *writeVec     // ncWritev's, made by the first
 	sockw      *socketWriter // writes through the raw socket, or nil

@@ -15,3 +15,13 @@ func SetCompressorIdle(d time.Duration) (restore func()) {
 
 // SizeofConn is the size of a Conn.
 const SizeofConn = unsafe.Sizeof(Conn{})
+
+// ReaderIdle reports whether c's reader waits on an idle socket.
+func ReaderIdle(c *Conn) bool { return c.readerIdle.Load() }
+
+// HoldsWriteBuffer reports whether c holds a write buffer.
+func HoldsWriteBuffer(c *Conn) bool {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	return c.wbuf != nil
+}

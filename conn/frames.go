@@ -117,7 +117,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		}
 	}
 	if c.hdr.Masked {
-		c.maskPos = mask.XOR(p[:n], c.hdr.Key, c.maskPos)
+		c.maskPos = int32(mask.XOR(p[:n], c.hdr.Key, int(c.maskPos)))
 	}
 	c.left -= int64(n)
 	if err == io.EOF {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/pushwire/pushwire/conn"
 )
@@ -164,4 +165,24 @@ func TestConnSize(t *testing.T) {
 	if n := conn.SizeofConn; n > 640 {
 		t.Errorf("a Conn is %d bytes, over 640: reorder or move fields (see the note on Conn)", n)
 	}
+}
+
+// TestPushReleasesWriteBuffer: a write while the reader waits on an idle
+// socket (a server pushing) gives the write buffer back at once. The reader
+// would give it back only at its next wake, which a push-only connection
+// never has: 4 KiB held per idle subscriber.
+func TestPushReleasesWriteBuffer(t *testing.T) {
+	a, cli := tcpPair(t)
+	srv := conn.New(a, conn.Server, nil, nil)
+	go srv.ReadMessage(bg, nil)
+	for !conn.ReaderIdle(srv) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := srv.WriteMessage(bg, conn.Text, []byte("news")); err != nil {
+		t.Fatal(err)
+	}
+	if conn.HoldsWriteBuffer(srv) {
+		t.Error("the write buffer is held after a push to a connection whose reader is idle")
+	}
+	cli.Close()
 }

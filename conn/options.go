@@ -1,6 +1,9 @@
 package conn
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Defaults of Options.
 const (
@@ -79,6 +82,7 @@ func (o *Options) withDefaults() Options {
 	if d.MaxFragments <= 0 {
 		d.MaxFragments = DefaultMaxFragments
 	}
+	d.MaxFragments = min(d.MaxFragments, math.MaxInt32) // a Conn counts them in 32 bits
 	// A control frame must fit the read buffer whole.
 	d.ReadBufferSize = max(d.ReadBufferSize, 256)
 	if o == nil || o.ReadBufferSize == 0 {

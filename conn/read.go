@@ -276,10 +276,10 @@ func (c *Conn) nextFragment() error {
 		return err
 	}
 	c.msgSize += h.Length
-	c.frames++
-	if c.frames > c.opts.MaxFragments {
+	if int(c.frames) >= c.opts.MaxFragments {
 		return errTooManyFragments
 	}
+	c.frames++
 	return c.sizeCheck()
 }
 

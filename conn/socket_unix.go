@@ -69,6 +69,9 @@ func (r *socketReader) read(early bool) (int, error) {
 
 func (r *socketReader) try(fd uintptr) bool {
 	c := r.c
+	if c.readerIdle.Load() {
+		c.readerIdle.Store(false)
+	}
 	c.readBuf()
 	for {
 		n, err := unix.Read(int(fd), c.rbuf[c.w:])
@@ -88,6 +91,7 @@ func (r *socketReader) try(fd uintptr) bool {
 			}
 			if c.w == 0 {
 				c.releaseBuffers()
+				c.readerIdle.Store(true)
 			}
 			return false
 		default:

@@ -188,6 +188,13 @@ func (c *Conn) needLargeWrite(h frame.Header, p []byte, held int) {
 // the write failed part way or lost held frames.
 func (c *Conn) wrote(n int64, err error, held bool) error {
 	c.wbuf = c.wbuf[:0]
+	if c.readerIdle.Load() && c.opts.WriteBufferSize == DefaultWriteBufferSize {
+		// The reader waits on an idle socket: this write came from
+		// elsewhere (a push), and the next may be long in coming. The
+		// buffer goes back now, not at the reader's next wake, which a
+		// push-only connection never has.
+		c.putWriteBuf()
+	}
 	if c.opts.CoalesceWrites {
 		c.held.Store(false)
 	}
