@@ -620,3 +620,43 @@ func TestFailureWithUnreadBytes(t *testing.T) {
 	}
 	peer.NC.Close()
 }
+
+// TestHeartbeats: WritePing sends a ping without waiting (its pong reaches
+// OnPong), WritePong an unsolicited pong, which a Conn takes without
+// answering; both refuse payloads a control frame cannot carry.
+func TestHeartbeats(t *testing.T) {
+	pongs := make(chan string, 2)
+	srv, cli := connPair(t, transports[1], &conn.Options{OnPong: func(p []byte) { pongs <- string(p) }}, &conn.Options{OnPong: func(p []byte) { pongs <- "client got " + string(p) }})
+	go srv.ReadMessage(bg, nil)
+	go cli.ReadMessage(bg, nil)
+	if err := srv.WritePing(bg, []byte("hb1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WritePong(bg, []byte("hb2")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case p := <-pongs:
+			got[p] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("pongs seen: %v", got)
+		}
+	}
+	if !got["hb1"] || !got["client got hb2"] {
+		t.Fatalf("pongs seen: %v, want the answer to hb1 and the unsolicited hb2", got)
+	}
+	select {
+	case p := <-pongs:
+		t.Fatalf("an unsolicited pong was answered: %q", p)
+	case <-time.After(100 * time.Millisecond):
+	}
+	long := make([]byte, 126)
+	if err := srv.WritePing(bg, long); !errors.Is(err, frame.ErrControlTooLong) {
+		t.Errorf("WritePing of 126 bytes: %v", err)
+	}
+	if err := srv.WritePong(bg, long); !errors.Is(err, frame.ErrControlTooLong) {
+		t.Errorf("WritePong of 126 bytes: %v", err)
+	}
+}

@@ -149,18 +149,34 @@ func (c *Conn) writeClose(p []byte, deadline time.Time) error {
 	return nil
 }
 
-// Ping sends a ping and waits for a pong. A reader must be running: pongs are
-// received by ReadMessage or NextReader on another goroutine.
-func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+// WritePing sends a ping without waiting for its pong, which OnPong sees
+// if set: a heartbeat that needs no reply to wait on, or many pings in
+// flight.
+func (c *Conn) WritePing(ctx context.Context, payload []byte) error {
 	if len(payload) > frame.MaxControlPayload {
 		return frame.ErrControlTooLong
 	}
+	return c.writeControl(ctx, frame.OpPing, payload)
+}
+
+// WritePong sends an unsolicited pong: a one-way heartbeat, which RFC 6455
+// section 5.5.3 allows and peers do not answer.
+func (c *Conn) WritePong(ctx context.Context, payload []byte) error {
+	if len(payload) > frame.MaxControlPayload {
+		return frame.ErrControlTooLong
+	}
+	return c.writeControl(ctx, frame.OpPong, payload)
+}
+
+// Ping sends a ping and waits for a pong. A reader must be running: pongs are
+// received by ReadMessage or NextReader on another goroutine.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	pongs := c.pongs.get(1)
 	select {
 	case <-pongs:
 	default:
 	}
-	if err := c.writeControl(ctx, frame.OpPing, payload); err != nil {
+	if err := c.WritePing(ctx, payload); err != nil {
 		return err
 	}
 	select {
