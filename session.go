@@ -26,7 +26,8 @@ type Session struct {
 
 	values sync.Map
 
-	// The outbound queue, drained by the writer goroutine.
+	// The outbound queue, drained by a writer goroutine that runs while
+	// the queue holds something (writing): an idle session keeps none.
 	mu    sync.Mutex
 	queue []outgoing
 	bytes int
@@ -34,7 +35,7 @@ type Session struct {
 	// (replays, protocol messages): the bounds apply to the rest, so that
 	// a client catching up from history is not closed for its backlog.
 	forcedN, forcedBytes int
-	wake                 chan struct{}
+	writing              bool
 	subs                 map[string]*subscription
 	slow                 bool // closed for a full queue: takes nothing more
 	ended                bool
@@ -65,7 +66,7 @@ func newOut(typ MessageType, payload []byte) *outMessage {
 func (s *Server) newSession(mc conn.MessageConn, ws *conn.Conn, transport string, envelope bool, value any) *Session {
 	sess := &Session{
 		srv: s, mc: mc, ws: ws, transport: transport, envelope: envelope, value: value,
-		wake: make(chan struct{}, 1), subs: make(map[string]*subscription), done: make(chan struct{}),
+		subs: make(map[string]*subscription), done: make(chan struct{}),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,7 +74,7 @@ func (s *Server) newSession(mc conn.MessageConn, ws *conn.Conn, transport string
 		return nil
 	}
 	s.sessions[sess] = struct{}{}
-	s.wg.Add(2) // run and the writer
+	s.wg.Add(1) // run; a writer adds itself while it runs
 	return sess
 }
 
@@ -104,7 +105,6 @@ func (s *Session) Protocol() bool { return s.envelope }
 // run reads the client's messages until the session ends.
 func (s *Session) run() {
 	defer s.srv.wg.Done()
-	go s.writeLoop()
 	if s.srv.opts.OnOpen != nil {
 		s.srv.opts.OnOpen(s)
 	}
@@ -318,11 +318,14 @@ func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
 		s.forcedN++
 		s.forcedBytes += n
 	}
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if !s.writing {
+		// run holds the WaitGroup until the session ends, and an ended
+		// session takes nothing: this Add never races Shutdown's Wait.
+		s.writing = true
+		s.srv.wg.Add(1)
+		go s.writeLoop()
 	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -359,48 +362,50 @@ func (s *Session) dropOldest(n int) {
 	}
 }
 
-// writeLoop writes what the queue holds until the session ends.
+// writeLoop writes what the queue holds, and returns once it is empty: a
+// goroutine per burst rather than one parked per session, whose stack
+// (grown to 4 KiB by a write) an idle subscriber would keep.
 func (s *Session) writeLoop() {
 	defer s.srv.wg.Done()
 	for {
-		select {
-		case <-s.wake:
-		case <-s.done:
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.ended {
+			s.writing = false
+			s.queue = nil // not the burst's array, for an idle session to keep
+			s.mu.Unlock()
 			return
 		}
-		for {
-			s.mu.Lock()
-			if len(s.queue) == 0 || s.ended {
-				s.mu.Unlock()
-				break
-			}
-			o := s.queue[0]
-			s.queue[0] = outgoing{}
-			s.queue = s.queue[1:]
-			n := len(o.msg.pm.Payload())
-			s.bytes -= n
-			if o.forced {
-				s.forcedN--
-				s.forcedBytes -= n
-			}
-			s.mu.Unlock()
-			if err := s.write(o.msg); err != nil {
-				s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
-				s.abort() // ends the reader, and so run
-				return
-			}
-			s.srv.stats.msgsOut.Add(1)
-			s.srv.stats.bytesOut.Add(uint64(n))
+		o := s.queue[0]
+		s.queue[0] = outgoing{}
+		s.queue = s.queue[1:]
+		n := len(o.msg.pm.Payload())
+		s.bytes -= n
+		if o.forced {
+			s.forcedN--
+			s.forcedBytes -= n
 		}
+		s.mu.Unlock()
+		if err := s.write(o.msg); err != nil {
+			s.mu.Lock()
+			s.writing = false
+			s.mu.Unlock()
+			s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
+			s.abort() // ends the reader, and so run
+			return
+		}
+		s.srv.stats.msgsOut.Add(1)
+		s.srv.stats.bytesOut.Add(uint64(n))
 	}
 }
 
 func (s *Session) write(m *outMessage) error {
+	if s.ws != nil {
+		// Its Options.WriteTimeout bounds the write, with no context to
+		// make (4 allocations a delivery).
+		return s.ws.WritePrepared(context.Background(), m.pm)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
 	defer cancel()
-	if s.ws != nil {
-		return s.ws.WritePrepared(ctx, m.pm)
-	}
 	return s.mc.WriteMessage(ctx, m.pm.Type(), m.pm.Payload())
 }
 
@@ -434,7 +439,7 @@ func (s *Session) drain() {
 	defer cancel()
 	for {
 		s.mu.Lock()
-		empty := len(s.queue) == 0 || s.ended
+		empty := len(s.queue) == 0 && !s.writing || s.ended
 		s.mu.Unlock()
 		if empty {
 			return
