@@ -106,7 +106,7 @@ func (s *Session) Protocol() bool { return s.envelope }
 func (s *Session) run() {
 	defer s.srv.wg.Done()
 	if s.srv.opts.OnOpen != nil {
-		s.srv.opts.OnOpen(s)
+		aside(func() error { s.srv.opts.OnOpen(s); return nil })
 	}
 	var buf []byte
 	var err error
@@ -119,7 +119,7 @@ func (s *Session) run() {
 		}
 		s.srv.stats.msgsIn.Add(1)
 		s.srv.stats.bytesIn.Add(uint64(len(msg)))
-		if err = s.received(typ, msg); err != nil {
+		if err = aside(func() error { return s.received(typ, msg) }); err != nil {
 			break
 		}
 		buf = msg
@@ -128,6 +128,18 @@ func (s *Session) run() {
 	if s.srv.opts.OnClose != nil {
 		s.srv.opts.OnClose(s, err)
 	}
+}
+
+// aside runs f on a goroutine of its own and waits for it. Handling a
+// message (JSON, subscribing, the application's callbacks) takes a deep
+// call chain: on the reader's goroutine it would grow the stack that the
+// reader parks on between messages to 4 KiB for good, since a collection
+// shrinks a stack only when under a quarter of it is in use. Clients of a
+// push server send little; each message costs a goroutine start.
+func aside(f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	return <-done
 }
 
 // received handles one message from the client.
