@@ -36,7 +36,8 @@
 //     compress.go deflates; coalesce.go holds frames for one system call
 //     with CoalesceWrites; socket_write.go writes through the raw socket,
 //     so that a write's context is watched only if the write must wait.
-//   - writer.go: NextWriter, a message written as fragments.
+//   - writer.go: NextWriter, a message written as fragments; prepared.go:
+//     a message framed (and compressed) once for many connections.
 //   - control.go: pings, pongs and the keepalive; close.go: the close
 //     handshake, how a connection ends and the errors that say so.
 //   - context.go: contexts and deadlines on both paths.
