@@ -219,33 +219,15 @@ func idleRound(b testing.TB, l lib, m compMode, traffic string, n int) idleMemor
 	var reads atomic.Int64
 	srv := l.serve(listen(b), m, func() { reads.Add(1) })
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envIdleAddr+"="+srv.addr, envIdleConns+"="+strconv.Itoa(n), envIdleMode+"="+strconv.Itoa(int(m)), envIdleTraffic+"="+traffic)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	stopClients := startClients(b, envIdleAddr+"="+srv.addr, envIdleConns+"="+strconv.Itoa(n), envIdleMode+"="+strconv.Itoa(int(m)), envIdleTraffic+"="+traffic)
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
-			stdin.Close()
-			cmd.Wait()
+			stopClients()
 			srv.stop()
 		})
 	}
 	defer release()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
-		b.Fatalf("clients failed: %s", stderr.Bytes())
-	}
 	for deadline := time.Now().Add(60 * time.Second); reads.Load() < want; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d of %d server reads reached", reads.Load(), want)
@@ -264,6 +246,33 @@ func idleRound(b testing.TB, l lib, m compMode, traffic string, n int) idleMemor
 	release()
 	k := float64(n)
 	return idleMemory{float64(heap-heap0) / k, float64(stack-stack0) / k, float64(rss-rss0) / k}
+}
+
+// startClients runs this test binary again as the clients' process, with
+// env added, and returns once it says "ready"; stop ends it.
+func startClients(b testing.TB, env ...string) (stop func()) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() { stdin.Close(); cmd.Wait() }
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		stop()
+		b.Fatalf("clients failed: %s", stderr.Bytes())
+	}
+	return stop
 }
 
 // inuse is the heap and stack in use after a full collection.

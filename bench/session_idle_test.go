@@ -1,15 +1,12 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -93,25 +90,7 @@ func idleSessionRound(b *testing.B, kind string, n int) idleMemory {
 	go hs.Serve(ln)
 	defer func() { stop(); hs.Close() }()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envIdleSession+"="+kind, envIdleAddr+"="+ln.Addr().String(), envIdleConns+"="+strconv.Itoa(n))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
-		b.Fatalf("clients failed: %s", stderr.Bytes())
-	}
+	defer startClients(b, envIdleSession+"="+kind, envIdleAddr+"="+ln.Addr().String(), envIdleConns+"="+strconv.Itoa(n))()
 	for deadline := time.Now().Add(60 * time.Second); open.Load() < int64(n); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d of %d sessions open", open.Load(), n)
