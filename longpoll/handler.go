@@ -318,9 +318,39 @@ func (s *Session) Close(code conn.CloseCode, reason string) error {
 	s.queueClose(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.Hold)
 	defer cancel()
+	go s.cancelUnpolled(ctx, cancel)
 	s.waitAck(ctx)
 	s.expire(&conn.CloseError{Code: code, Reason: reason, Local: true})
 	return nil
+}
+
+// closeUnpolled is how long Close waits for the ack of a client that does
+// not poll: one that went to another node (a balancer without stickiness)
+// never comes back here, and a polling one is back within a round trip.
+const closeUnpolled = time.Second
+
+// cancelUnpolled calls cancel once no poll has been held for closeUnpolled,
+// or ctx ends.
+func (s *Session) cancelUnpolled(ctx context.Context, cancel func()) {
+	t := time.NewTicker(closeUnpolled / 10)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.pmu.Lock()
+			polled := s.polls > 0
+			s.pmu.Unlock()
+			if polled {
+				last = now
+			} else if now.Sub(last) >= closeUnpolled {
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // LocalAddr returns the address the open request came in on.

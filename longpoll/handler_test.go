@@ -272,3 +272,26 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("close 1005: %v", err)
 	}
 }
+
+// TestCloseUnpolled: Close does not wait the whole hold for the ack of a
+// client that no longer polls (gone to another node): it ends the session
+// once no poll came for a second.
+func TestCloseUnpolled(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	sessions := make(chan *Session, 1)
+	_, srv := serve(t, &Options{Hold: time.Hour, Grace: time.Hour}, func(s *Session) { sessions <- s })
+	_, s := open(t, srv.URL, sessions) // and never polled
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(conn.CloseGoingAway, "moving") }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close waits for the ack of a client that never polls")
+	}
+	if _, _, err := s.ReadMessage(bg, nil); err == nil {
+		t.Fatal("the session is still open after Close")
+	}
+}
