@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -651,4 +652,110 @@ func TestSlowBrokerSubscribe(t *testing.T) {
 		t.Fatal("a slow broker subscription held up another topic")
 	}
 	waitSubscribed(t, srv, slow, "slow")
+}
+
+// sharedBroker is one MemoryBroker behind two Servers, as one broker
+// cluster is behind many nodes: Shutdown of a Server does not close it.
+type sharedBroker struct{ *pushwire.MemoryBroker }
+
+func (sharedBroker) Close() error { return nil }
+
+// TestShutdownHandsOver: a node shut down while publications go on; its
+// clients, on both transports, reconnect to another node of the same broker
+// and get every publication once, in order.
+func TestShutdownHandsOver(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	broker := sharedBroker{pushwire.NewMemoryBroker(pushwire.History{Messages: 100000, Bytes: 64 << 20})}
+	defer broker.MemoryBroker.Close()
+	a := pushwire.NewServer(pushwire.Options{Broker: broker})
+	b := pushwire.NewServer(pushwire.Options{Broker: broker})
+	h := &switchable{}
+	h.cur.Store(a)
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	n, msgs := 20, 400
+	if os.Getenv("PUSHWIRE_FULL") != "" {
+		n, msgs = 2000, 2000 // the acceptance's 1,000 sessions on each transport
+	}
+	clients := make([]*pushwire.Client, n)
+	for i := range clients {
+		c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{
+			Topics: []string{"t"}, Transport: []string{"websocket", "longpoll"}[i%2],
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients[i] = c
+	}
+	// Each client collects the publications' numbers, once subscribed.
+	got := make([]chan []int, n)
+	var subscribed sync.WaitGroup
+	subscribed.Add(n)
+	for i, c := range clients {
+		got[i] = make(chan []int, 1)
+		go func() {
+			var seen []int
+			ctx, cancel := context.WithTimeout(bg, 60*time.Second)
+			defer cancel()
+			for ev, err := c.Next(ctx); err == nil && ev.Kind != pushwire.EventSubscribed; ev, err = c.Next(ctx) {
+			}
+			subscribed.Done()
+			for len(seen) < msgs {
+				ev, err := c.Next(ctx)
+				if err != nil {
+					break
+				}
+				if ev.Kind == pushwire.EventLost {
+					t.Errorf("client %d: %+v", i, ev)
+				}
+				if ev.Kind == pushwire.EventPublication {
+					k, _ := strconv.Atoi(string(ev.Data))
+					seen = append(seen, k)
+				}
+			}
+			got[i] <- seen
+		}()
+	}
+	subscribed.Wait()
+	publish := func(k int) {
+		for {
+			if _, err := h.cur.Load().Publish(bg, "t", pushwire.Text, []byte(strconv.Itoa(k))); err == nil {
+				return
+			}
+		}
+	}
+	for k := range msgs / 2 {
+		publish(k)
+	}
+	h.cur.Store(b) // the balancer takes the node out, then it shuts down
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- a.Shutdown(ctx) }()
+	for k := msgs / 2; k < msgs; k++ {
+		publish(k)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	t.Logf("Shutdown of %d sessions took %v", n, time.Since(start))
+	for i := range clients {
+		seen := <-got[i]
+		if len(seen) != msgs {
+			t.Errorf("client %d got %d of %d publications", i, len(seen), msgs)
+			continue
+		}
+		for k, v := range seen {
+			if v != k {
+				t.Errorf("client %d: publication %d is %d", i, k, v)
+				break
+			}
+		}
+	}
+	ctx2, cancel2 := context.WithTimeout(bg, 10*time.Second)
+	defer cancel2()
+	b.Shutdown(ctx2)
 }
