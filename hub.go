@@ -30,6 +30,10 @@ type subscription struct {
 // it is the first.
 func (s *Server) join(name string, sub *subscription) (*topic, error) {
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, ErrShutdown
+	}
 	t := s.topics[name]
 	first := t == nil
 	if first {

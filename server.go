@@ -307,7 +307,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for sess := range s.sessions {
 		sessions = append(sessions, sess)
 	}
+	topics := make([]*topic, 0, len(s.topics))
+	for _, t := range s.topics {
+		topics = append(topics, t)
+	}
+	clear(s.topics)
 	s.mu.Unlock()
+	// Publications stop here, so that what the sessions have queued is
+	// finite: their clients resume what follows elsewhere, from history.
+	for _, t := range topics {
+		<-t.ready
+		if t.cancel != nil {
+			t.cancel()
+		}
+	}
 	var closing sync.WaitGroup
 	for _, sess := range sessions {
 		closing.Go(func() { sess.Close(conn.CloseGoingAway, "server shutting down") })
