@@ -19,10 +19,23 @@
 // operation). The session id, 128 random bits in hex, travels in the URL
 // (id=, or the Pushwire-Session header), never in a cookie:
 //
-//	POST open                   -> 200 {"id", "hold" ms, "grace" ms, "maxBody" bytes}
-//	GET  poll?id=ID&ack=N       -> 200 batch: held up to hold until there is one, else empty
-//	POST send?id=ID&ack=N batch -> 204, Pushwire-Ack: the last sequence the server took
-//	GET  client.js              -> the JavaScript client
+//	POST open?hold=MS&interval=MS -> 200 {"id", "hold" ms, "interval" ms, "grace" ms, "maxBody" bytes}
+//	GET  poll?id=ID&ack=N         -> 200 batch: held up to hold until there is one, else empty
+//	POST send?id=ID&ack=N batch   -> 204, Pushwire-Ack: the last sequence the server took
+//	GET  client.js                -> the JavaScript client
+//
+// The client proposes how polls are held; open's answer says what the
+// server granted, and both sides use that. Without hold the hold is the
+// server's, Options.Hold. With hold=MS (a proxy that cuts idle requests at
+// 10 s wants 8000) it is the lesser of MS and Options.Hold: a larger
+// number, even one past 64 bits, is clamped. hold=0 asks for plain
+// polling, for networks that cut every held request: the server answers
+// each poll at once, empty if nothing is new, and the client polls every
+// interval=MS, at most half the grace period (a larger one is clamped) so
+// that a session outlives a lost poll. The answer's "interval" is 0 but
+// with hold 0. A hold or interval that is not a decimal number (a negative
+// one included), interval=0, hold=0 without an interval, and an interval
+// with any other hold, are answered 400.
 //
 // A batch is the uvarint sequence number of its first record, then the
 // records, each numbered one more than the one before: a kind byte (1 text,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
@@ -287,4 +288,11 @@ func (e *endpoint) waitAck(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// closeWait bounds how long Close waits for the peer to take our close: a
+// poll cycle (the hold, or a plain-polling client's interval), and at
+// least a second for the requests' round trips.
+func closeWait(hold, interval time.Duration) time.Duration {
+	return max(hold+interval, time.Second)
 }

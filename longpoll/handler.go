@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"sync"
@@ -29,11 +31,13 @@ const (
 
 // Options configure a Handler.
 type Options struct {
-	// Hold is how long a poll waits for a message before it is answered
-	// empty; under the idle timeouts of common proxies. Default 20 s.
+	// Hold is the longest a poll waits for a message before it is answered
+	// empty; under the idle timeouts of common proxies. A client may
+	// propose a shorter hold when it opens, or plain polling. Default 20 s.
 	Hold time.Duration
-	// Grace is how long a session lives without a poll before it expires.
-	// Default 30 s.
+	// Grace is how long a session lives without a poll before it expires;
+	// it bounds a plain-polling client's interval to half of it. Default
+	// 30 s.
 	Grace time.Duration
 	// MaxQueue and MaxQueueBytes bound each direction of a session.
 	MaxQueue, MaxQueueBytes int
@@ -215,13 +219,77 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uin
 }
 
 type openReply struct {
-	ID      string `json:"id"`
-	Hold    int64  `json:"hold"`    // milliseconds
-	Grace   int64  `json:"grace"`   // milliseconds
-	MaxBody int64  `json:"maxBody"` // bytes of a send's body
+	ID       string `json:"id"`
+	Hold     int64  `json:"hold"`     // milliseconds, as granted
+	Interval int64  `json:"interval"` // milliseconds between polls, 0 but with hold 0
+	Grace    int64  `json:"grace"`    // milliseconds
+	MaxBody  int64  `json:"maxBody"`  // bytes of a send's body
+}
+
+// Why an open request's proposal is refused.
+var (
+	errHoldSyntax     = errors.New("longpoll: bad hold: want milliseconds, 0 or more")
+	errIntervalSyntax = errors.New("longpoll: bad interval: want milliseconds, 1 or more")
+	errNoInterval     = errors.New("longpoll: hold=0 needs an interval")
+	errIntervalHold   = errors.New("longpoll: an interval goes only with hold=0")
+)
+
+// grant answers the proposal of an open request's query: hold=ms, at most
+// Options.Hold (a larger one is clamped to it), and with hold=0, plain
+// polling, interval=ms, at most half the grace period so that a poll lost
+// on the way still leaves time for another. Without hold the client takes
+// the handler's. A proposal that is not a number, or negative, is an error.
+func (h *Handler) grant(q url.Values) (hold, interval time.Duration, err error) {
+	if !q.Has("hold") {
+		if q.Has("interval") {
+			return 0, 0, errIntervalHold
+		}
+		return h.opts.Hold, 0, nil
+	}
+	ms, err := millis(q.Get("hold"))
+	if err != nil {
+		return 0, 0, errHoldSyntax
+	}
+	if ms > 0 {
+		if q.Has("interval") {
+			return 0, 0, errIntervalHold
+		}
+		return clamp(ms, h.opts.Hold), 0, nil
+	}
+	if !q.Has("interval") {
+		return 0, 0, errNoInterval
+	}
+	ms, err = millis(q.Get("interval"))
+	if err != nil || ms == 0 {
+		return 0, 0, errIntervalSyntax
+	}
+	return 0, clamp(ms, h.opts.Grace/2), nil
+}
+
+// millis parses a count of milliseconds; one too large for 64 bits is the
+// largest there is.
+func millis(s string) (uint64, error) {
+	ms, err := strconv.ParseUint(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return math.MaxUint64, nil
+	}
+	return ms, err
+}
+
+// clamp returns ms milliseconds, or limit if that is less.
+func clamp(ms uint64, limit time.Duration) time.Duration {
+	if ms >= uint64(limit/time.Millisecond) {
+		return limit
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
+	hold, interval, err := h.grant(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	var value any
 	if h.opts.Open != nil {
 		v, err := h.opts.Open(r)
@@ -237,7 +305,7 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	s := &Session{h: h, id: hex.EncodeToString(b[:]), remote: addr(r.RemoteAddr), local: localAddr(r), value: value}
+	s := &Session{h: h, id: hex.EncodeToString(b[:]), remote: addr(r.RemoteAddr), local: localAddr(r), value: value, hold: hold, interval: interval}
 	s.init(h.opts.MaxQueue, h.opts.MaxQueueBytes, h.opts.FailWhenFull)
 	s.kick = make(chan struct{})
 	select {
@@ -253,7 +321,13 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	s.idle()
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(openReply{ID: s.id, Hold: h.opts.Hold.Milliseconds(), Grace: h.opts.Grace.Milliseconds(), MaxBody: h.opts.MaxBody})
+	json.NewEncoder(w).Encode(openReply{
+		ID:       s.id,
+		Hold:     hold.Milliseconds(),
+		Interval: interval.Milliseconds(),
+		Grace:    h.opts.Grace.Milliseconds(),
+		MaxBody:  h.opts.MaxBody,
+	})
 }
 
 // refuse answers r with status and err, and tells OnRefuse.
@@ -278,7 +352,9 @@ type Session struct {
 	h             *Handler
 	id            string
 	remote, local net.Addr
-	value         any // Options.Open's
+	value         any           // Options.Open's
+	hold          time.Duration // granted at open; 0 for plain polling
+	interval      time.Duration // between a plain-polling client's polls
 
 	pmu    sync.Mutex // guards the fields below
 	polls  int        // polls in progress
@@ -309,14 +385,15 @@ func (s *Session) WriteMessage(ctx context.Context, typ conn.MessageType, p []by
 	return s.write(ctx, typ, p, s.maxBytes)
 }
 
-// Close sends a close to the client and waits, at most the hold time, for
+// Close sends a close to the client and waits, at most a poll cycle (the
+// hold time, or a plain-polling client's interval; a second at least), for
 // the client to receive it.
 func (s *Session) Close(code conn.CloseCode, reason string) error {
 	if err := checkClose(code, reason); err != nil {
 		return err
 	}
 	s.queueClose(code, reason)
-	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.Hold)
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait(s.hold, s.interval))
 	defer cancel()
 	go s.cancelUnpolled(ctx, cancel)
 	s.waitAck(ctx)
@@ -422,14 +499,14 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 	}
 	kick := s.startPoll()
 	defer s.endPoll()
-	timer := time.NewTimer(s.h.opts.Hold)
+	timer := time.NewTimer(s.hold)
 	defer timer.Stop()
 	var recs []record
 	for {
 		s.mu.Lock()
 		changed := s.wait()
 		s.mu.Unlock()
-		if recs = s.pending(DefaultMaxBatch); len(recs) > 0 {
+		if recs = s.pending(DefaultMaxBatch); len(recs) > 0 || s.hold == 0 {
 			break
 		}
 		select {
