@@ -27,6 +27,19 @@ type DialOptions struct {
 	// WriteMessage fail instead of waiting when the queue is full.
 	MaxQueue, MaxQueueBytes int
 	FailWhenFull            bool
+	// Hold proposes how long the server may hold a poll, in whole
+	// milliseconds (rounded up); 0 takes the server's. Propose less than
+	// the idle timeout of a proxy on the way: one that cuts requests idle
+	// for 10 s wants 8 s. The server grants at most its Options.Hold, and
+	// both sides use what it granted.
+	Hold time.Duration
+	// PollInterval, if set, asks for plain polling instead, for networks
+	// that cut any request held open: the server answers every poll at
+	// once, empty when nothing is new, and the client polls every
+	// PollInterval. A message from the server waits up to an interval; one
+	// to it leaves at once. The server grants at most half its grace
+	// period. Hold must be 0 with it.
+	PollInterval time.Duration
 }
 
 // Client is the client side of a long-polling session. It satisfies
@@ -39,7 +52,8 @@ type Client struct {
 	id         string
 	http       *http.Client
 	header     http.Header
-	hold       time.Duration
+	hold       time.Duration // as granted; 0 with plain polling
+	interval   time.Duration // between plain polls, as granted
 	grace      time.Duration
 	maxBody    int // of a send request, as the server said
 	ctx        context.Context
@@ -57,12 +71,18 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	if opts == nil {
 		opts = &DialOptions{}
 	}
+	if opts.Hold < 0 || opts.PollInterval < 0 {
+		return nil, errors.New("longpoll: negative Hold or PollInterval")
+	}
+	if opts.Hold > 0 && opts.PollInterval > 0 {
+		return nil, errors.New("longpoll: Hold and PollInterval both set")
+	}
 	c := &Client{base: strings.TrimSuffix(base, "/"), http: opts.HTTPClient, header: opts.Header, needAck: make(chan struct{}, 1)}
 	if c.http == nil {
 		c.http = http.DefaultClient
 	}
 	c.init(opts.MaxQueue, opts.MaxQueueBytes, opts.FailWhenFull)
-	req, err := c.request(ctx, http.MethodPost, "/open", nil)
+	req, err := c.request(ctx, http.MethodPost, "/open"+proposal(opts), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +100,7 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	}
 	c.id = reply.ID
 	c.hold = time.Duration(reply.Hold) * time.Millisecond
+	c.interval = time.Duration(reply.Interval) * time.Millisecond
 	c.grace = time.Duration(reply.Grace) * time.Millisecond
 	c.maxBody = int(reply.MaxBody)
 	if c.maxBody <= batchOverhead {
@@ -95,6 +116,25 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	go func() { c.sendLoop(); loops <- struct{}{} }()
 	go func() { <-loops; <-loops; close(c.done) }()
 	return c, nil
+}
+
+// proposal is the open request's query: the hold or the plain polling the
+// client asks for, if any.
+func proposal(opts *DialOptions) string {
+	ms := func(d time.Duration) string {
+		n := d / time.Millisecond
+		if d%time.Millisecond != 0 {
+			n++
+		}
+		return strconv.FormatInt(int64(n), 10)
+	}
+	switch {
+	case opts.PollInterval > 0:
+		return "?hold=0&interval=" + ms(opts.PollInterval)
+	case opts.Hold > 0:
+		return "?hold=" + ms(opts.Hold)
+	}
+	return ""
 }
 
 func (c *Client) request(ctx context.Context, method, op string, body []byte) (*http.Request, error) {
@@ -138,14 +178,14 @@ func (c *Client) WriteMessage(ctx context.Context, typ conn.MessageType, p []byt
 	return c.write(ctx, typ, p, c.maxBody-batchOverhead)
 }
 
-// Close sends a close and waits, at most the hold time, for the server to
-// receive it.
+// Close sends a close and waits, at most a poll cycle (the hold time, or
+// the poll interval; a second at least), for the server to receive it.
 func (c *Client) Close(code conn.CloseCode, reason string) error {
 	if err := checkClose(code, reason); err != nil {
 		return err
 	}
 	c.queueClose(code, reason)
-	ctx, cancel := context.WithTimeout(context.Background(), c.hold)
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait(c.hold, c.interval))
 	c.waitAck(ctx)
 	cancel()
 	c.end(&conn.CloseError{Code: code, Reason: reason, Local: true})
@@ -199,6 +239,7 @@ func (c *Client) pollLoop() {
 		if (refused || c.full()) && !c.waitEmpty() {
 			return
 		}
+		start := time.Now()
 		ok, all, err := c.pollOnce()
 		refused = ok && !all
 		switch {
@@ -221,6 +262,24 @@ func (c *Client) pollLoop() {
 			}
 			return
 		}
+		if ok && c.interval > 0 && !c.pause(time.Until(start.Add(c.interval))) {
+			return
+		}
+	}
+}
+
+// pause waits d between plain polls; false when the client stopped.
+func (c *Client) pause(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.ctx.Done():
+		return false
 	}
 }
 

@@ -1,15 +1,148 @@
 package longpoll
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/internal/leaktest"
 )
+
+// pollLog stands in front of a handler and notes each poll it answered.
+type pollLog struct {
+	next  http.Handler
+	mu    sync.Mutex
+	polls []pollNote
+}
+
+type pollNote struct {
+	took   time.Duration
+	status int
+	empty  bool // a 200 without a record
+}
+
+func (l *pollLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if path.Base(r.URL.Path) != "poll" {
+		l.next.ServeHTTP(w, r)
+		return
+	}
+	nw := &notingWriter{ResponseWriter: w}
+	start := time.Now()
+	l.next.ServeHTTP(nw, r)
+	note := pollNote{took: time.Since(start), status: nw.status, empty: nw.status == http.StatusOK && nw.n == 0}
+	l.mu.Lock()
+	l.polls = append(l.polls, note)
+	l.mu.Unlock()
+}
+
+// wait returns the first n polls answered, once there are n.
+func (l *pollLog) wait(t *testing.T, n int) []pollNote {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		l.mu.Lock()
+		polls := slices.Clone(l.polls)
+		l.mu.Unlock()
+		if len(polls) >= n {
+			return polls[:n]
+		}
+	}
+	t.Fatalf("fewer than %d polls answered", n)
+	return nil
+}
+
+// notingWriter notes an answer's status and size.
+type notingWriter struct {
+	http.ResponseWriter
+	status, n int
+}
+
+func (w *notingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *notingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.n += len(p)
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *notingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// timed serves h behind a pollLog.
+func timed(t *testing.T, h *Handler) (*pollLog, *httptest.Server) {
+	l := &pollLog{next: h}
+	srv := httptest.NewServer(l)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	return l, srv
+}
+
+// The hold a client proposes. The subtests run side by side: the proxy's
+// takes 15 s, mostly waiting.
+func TestHold(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	for _, tt := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"BehindProxy", testHoldBehindProxy},
+		{"Granted", testHoldGranted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t)
+		})
+	}
+}
+
+// The hold a Go client proposes is granted up to the server's most, and
+// both sides hold polls for what was granted.
+func testHoldGranted(t *testing.T) {
+	const most = 400 * time.Millisecond
+	for _, row := range []struct{ propose, want time.Duration }{
+		{0, most}, // the server's
+		{150 * time.Millisecond, 150 * time.Millisecond},
+		{2 * time.Second, most},
+		{100*time.Millisecond + time.Microsecond, 101 * time.Millisecond}, // whole milliseconds, up
+	} {
+		t.Run(row.propose.String(), func(t *testing.T) {
+			t.Parallel()
+			sessions := make(chan *Session, 1)
+			h, _ := serve(t, &Options{Hold: most}, func(s *Session) { sessions <- s })
+			log, srv := timed(t, h)
+			c, err := Dial(bg, srv.URL, &DialOptions{Hold: row.propose})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(conn.CloseNormal, "")
+			s := <-sessions
+			if c.hold != row.want || s.hold != row.want || c.interval != 0 || s.interval != 0 {
+				t.Fatalf("client hold %v interval %v, session hold %v interval %v; want hold %v", c.hold, c.interval, s.hold, s.interval, row.want)
+			}
+			// Nothing to send: the first poll is answered empty after the hold.
+			p := log.wait(t, 1)[0]
+			if !p.empty || p.took < row.want || p.took > row.want+200*time.Millisecond {
+				t.Fatalf("first poll: %d, empty %v, after %v; want empty after %v", p.status, p.empty, p.took, row.want)
+			}
+		})
+	}
+}
 
 // The open request's proposal: granted, clamped or refused, as the
 // package doc says.
@@ -69,5 +202,119 @@ func TestOpenProposal(t *testing.T) {
 				t.Fatalf("granted %s, want hold %d interval %d", body, row.hold, row.interval)
 			}
 		})
+	}
+}
+
+// Dial refuses a proposal it cannot make, before any request.
+func TestDialProposalErrors(t *testing.T) {
+	noRequest := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		t.Errorf("a request was made: %s", r.URL)
+		return nil, errors.New("no")
+	})}
+	for _, opts := range []DialOptions{
+		{Hold: -time.Second},
+		{PollInterval: -time.Second},
+		{Hold: time.Second, PollInterval: time.Second},
+	} {
+		opts.HTTPClient = noRequest
+		if _, err := Dial(bg, "http://127.0.0.1:1/lp", &opts); err == nil {
+			t.Errorf("hold %v, interval %v: no error", opts.Hold, opts.PollInterval)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// cutter is a proxy that cuts every request its target holds longer than
+// after with 504, as load balancers cut idle requests, and counts the cuts
+// by session.
+type cutter struct {
+	proxy *httputil.ReverseProxy
+	after time.Duration
+	mu    sync.Mutex
+	cuts  map[string]int
+}
+
+func newCutter(target string, after time.Duration) *cutter {
+	u, _ := url.Parse(target)
+	c := &cutter{proxy: httputil.NewSingleHostReverseProxy(u), after: after, cuts: map[string]int{}}
+	c.proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.mu.Lock()
+			c.cuts[r.URL.Query().Get("id")]++
+			c.mu.Unlock()
+		}
+		w.WriteHeader(http.StatusGatewayTimeout)
+	}
+	return c
+}
+
+func (c *cutter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.after)
+	defer cancel()
+	c.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (c *cutter) count(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cuts[id]
+}
+
+// Behind a proxy that cuts requests held 5 s, a client that proposed a 4 s
+// hold stays idle 15 s and then talks both ways; one that took the
+// server's 8 s has every idle poll cut and gives up after the grace
+// period.
+func testHoldBehindProxy(t *testing.T) {
+	sessions := make(chan *Session, 2)
+	_, srv := serve(t, &Options{Hold: 8 * time.Second, Grace: 10 * time.Second}, func(s *Session) { sessions <- s })
+	cut := newCutter(srv.URL, 5*time.Second)
+	proxy := httptest.NewServer(cut)
+	defer proxy.Close()
+
+	proposed, err := Dial(bg, proxy.URL, &DialOptions{Hold: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proposed.Close(conn.CloseNormal, "")
+	s := <-sessions
+	plain, err := Dial(bg, proxy.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close(conn.CloseNormal, "")
+	<-sessions
+	if proposed.hold != 4*time.Second || plain.hold != 8*time.Second {
+		t.Fatalf("holds %v and %v, want 4s and 8s", proposed.hold, plain.hold)
+	}
+
+	time.Sleep(15 * time.Second)
+
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	_, _, err = plain.ReadMessage(ctx, nil)
+	if ce, ok := errors.AsType[*conn.CloseError](err); !ok || ce.Err != ErrExpired {
+		t.Fatalf("the client of the server's hold read %v, want it expired", err)
+	}
+	if n := cut.count(plain.ID()); n < 2 {
+		t.Fatalf("the proxy cut %d polls of the server's hold, want every idle one", n)
+	}
+	t.Logf("the proxy cut %d polls of the server's hold", cut.count(plain.ID()))
+	if n := cut.count(proposed.ID()); n != 0 {
+		t.Fatalf("the proxy cut %d polls of the proposed hold", n)
+	}
+	if err := s.WriteMessage(ctx, conn.Text, []byte("down")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := proposed.ReadMessage(ctx, nil); err != nil || string(msg) != "down" {
+		t.Fatalf("client read %q %v", msg, err)
+	}
+	if err := proposed.WriteMessage(ctx, conn.Text, []byte("up")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := s.ReadMessage(ctx, nil); err != nil || string(msg) != "up" {
+		t.Fatalf("session read %q %v", msg, err)
 	}
 }
