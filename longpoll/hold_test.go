@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +64,12 @@ func (l *pollLog) wait(t *testing.T, n int) []pollNote {
 	return nil
 }
 
+func (l *pollLog) all() []pollNote {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.polls)
+}
+
 // notingWriter notes an answer's status and size.
 type notingWriter struct {
 	http.ResponseWriter
@@ -93,8 +101,8 @@ func timed(t *testing.T, h *Handler) (*pollLog, *httptest.Server) {
 	return l, srv
 }
 
-// The hold a client proposes. The subtests run side by side: the proxy's
-// takes 15 s, mostly waiting.
+// The hold a client proposes, and plain polling. The subtests run side by
+// side: the proxy's takes 15 s, mostly waiting.
 func TestHold(t *testing.T) {
 	t.Cleanup(leaktest.Check(t))
 	for _, tt := range []struct {
@@ -103,6 +111,8 @@ func TestHold(t *testing.T) {
 	}{
 		{"BehindProxy", testHoldBehindProxy},
 		{"Granted", testHoldGranted},
+		{"PlainPolling", testPlainPolling},
+		{"PlainPollingGrace", testPlainPollingGrace},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -317,4 +327,153 @@ func testHoldBehindProxy(t *testing.T) {
 	if _, msg, err := s.ReadMessage(ctx, nil); err != nil || string(msg) != "up" {
 		t.Fatalf("session read %q %v", msg, err)
 	}
+}
+
+// Plain polling: 2,000 messages each way, written in bursts, arrive once
+// and in order; a message waits for the next poll, about an interval at
+// most. An idle client keeps polling, each poll answered at once.
+func testPlainPolling(t *testing.T) {
+	const (
+		n        = 2000
+		burst    = 20
+		interval = 100 * time.Millisecond
+	)
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second) // a hang guard
+	defer cancel()
+	sessions := make(chan *Session, 1)
+	h, _ := serve(t, nil, func(s *Session) { sessions <- s })
+	log, srv := timed(t, h)
+	c, err := Dial(ctx, srv.URL, &DialOptions{PollInterval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(conn.CloseNormal, "")
+	s := <-sessions
+	if c.hold != 0 || s.hold != 0 || c.interval != interval || s.interval != interval {
+		t.Fatalf("client hold %v interval %v, session hold %v interval %v", c.hold, c.interval, s.hold, s.interval)
+	}
+
+	// Each message carries its number and when it was written.
+	send := func(w conn.MessageConn) error {
+		for i := range n {
+			if i%burst == 0 {
+				time.Sleep(7 * time.Millisecond) // out of step with the polls
+			}
+			if err := w.WriteMessage(ctx, conn.Text, fmt.Appendf(nil, "%d %d", i, time.Now().UnixNano())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	receive := func(r conn.MessageConn) ([]time.Duration, error) {
+		var lat []time.Duration
+		var buf []byte
+		for i := range n {
+			_, msg, err := r.ReadMessage(ctx, buf)
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			now := time.Now()
+			num, at, _ := strings.Cut(string(msg), " ")
+			ns, _ := strconv.ParseInt(at, 10, 64)
+			if num != strconv.Itoa(i) {
+				return nil, fmt.Errorf("got message %s, want %d", num, i)
+			}
+			lat = append(lat, now.Sub(time.Unix(0, ns)))
+			buf = msg
+		}
+		return lat, nil
+	}
+	sent := make(chan error, 2)
+	go func() { sent <- send(s) }()
+	go func() { sent <- send(c) }()
+	type result struct {
+		lat []time.Duration
+		err error
+	}
+	up := make(chan result, 1)
+	go func() { lat, err := receive(s); up <- result{lat, err} }()
+	downLat, err := receive(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upRes := <-up
+	if upRes.err != nil {
+		t.Fatal(upRes.err)
+	}
+	for range 2 {
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		lat  []time.Duration
+	}{{"server to client", downLat}, {"client to server", upRes.lat}} {
+		slices.Sort(d.lat)
+		t.Logf("%s, polled every %v: latency median %v, 99th %v, max %v", d.name, interval,
+			d.lat[len(d.lat)/2].Round(100*time.Microsecond), d.lat[len(d.lat)*99/100].Round(100*time.Microsecond), d.lat[len(d.lat)-1].Round(100*time.Microsecond))
+	}
+
+	// Nothing more (no duplicate), and the idle client's polls are answered
+	// at once, empty.
+	before := len(log.all())
+	quiet, stop := context.WithTimeout(ctx, 5*interval)
+	defer stop()
+	for _, r := range []conn.MessageConn{c, s} {
+		if _, msg, err := r.ReadMessage(quiet, nil); err == nil {
+			t.Fatalf("extra message %q", msg)
+		}
+	}
+	var empty int
+	for _, p := range log.all()[before:] {
+		if p.empty {
+			empty++
+		}
+	}
+	if empty < 2 {
+		t.Fatalf("%d polls answered empty in %v idle, want one every %v", empty, 5*interval, interval)
+	}
+}
+
+// A plain-polling session lives on polls alone, its interval clamped to
+// half the grace period; once its client stops polling it expires.
+func testPlainPollingGrace(t *testing.T) {
+	const grace = 400 * time.Millisecond
+	sessions := make(chan *Session, 1)
+	_, srv := serve(t, &Options{Grace: grace}, func(s *Session) { sessions <- s })
+	c, err := Dial(bg, srv.URL, &DialOptions{PollInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-sessions
+	if c.interval != grace/2 || s.interval != grace/2 {
+		t.Fatalf("client interval %v, session %v: want it clamped to %v", c.interval, s.interval, grace/2)
+	}
+	time.Sleep(3 * grace)
+	if err := s.WriteMessage(bg, conn.Text, []byte("alive")); err != nil {
+		t.Fatalf("after %v: %v", 3*grace, err)
+	}
+	if _, msg, err := c.ReadMessage(bg, nil); err != nil || string(msg) != "alive" {
+		t.Fatalf("client read %q %v", msg, err)
+	}
+
+	// By hand: one poll, then none.
+	resp, err := http.Post(srv.URL+"/open?hold=0&interval=50", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply openReply
+	json.NewDecoder(resp.Body).Decode(&reply)
+	resp.Body.Close()
+	s2 := <-sessions
+	if code, body, _ := get(t, srv.URL+"/poll?ack=0&id="+reply.ID); code != http.StatusOK || body != "" {
+		t.Fatalf("poll: %d %q, want an empty answer at once", code, body)
+	}
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	if _, _, err := s2.ReadMessage(ctx, nil); !errors.Is(err, ErrExpired) {
+		t.Fatalf("the session left without polls read %v, want it expired", err)
+	}
+	c.Close(conn.CloseNormal, "")
 }
