@@ -4,6 +4,16 @@
 // API
 //
 //   const s = new PushwireLongPoll("/lp");  // the handler's prefix (a URL)
+//   new PushwireLongPoll("/lp", {hold: 8000});  // options, both optional:
+//     // hold: ms the server may hold a poll, proposed on open: under the
+//     //   idle timeout of a proxy on the way. The server grants at most its
+//     //   own, and its own without this.
+//     // pollInterval: ms; plain polling instead, for networks that cut
+//     //   held requests: each poll is answered at once and the client polls
+//     //   every pollInterval, at most half the server's grace period (the
+//     //   server clamps it). Not with hold.
+//     // Either throws RangeError if negative or not a number.
+//   s.hold, s.pollInterval  // once open: what the server granted, in ms
 //   s.readyState    // 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (also as
 //                   // PushwireLongPoll.OPEN and so on, as on WebSocket)
 //   s.binaryType    // "blob" (the default, as on WebSocket) or "arraybuffer"
@@ -17,16 +27,19 @@
 //
 //   // WebSocket first; long polling if it fails or does not open within
 //   // timeout ms (default 3000), or at once with forceLongPoll. Resolves to
-//   // an open or opening socket whose .transport says which it is.
-//   pushwireConnect("ws://host/ws", "/lp", {timeout: 3000, forceLongPoll: false})
+//   // an open or opening socket whose .transport says which it is; hold
+//   // and pollInterval go to PushwireLongPoll.
+//   pushwireConnect("ws://host/ws", "/lp", {timeout: 3000, forceLongPoll: false, hold: 8000})
 //     .then((s) => console.log(s.transport));  // "websocket" or "longpoll"
 //
-// Wire protocol (the Go package doc has it whole): POST <prefix>/open ->
-// {id, hold, grace, maxBody}; GET <prefix>/poll?id=&ack= answers a batch,
-// POST <prefix>/send?id=&ack= takes one and answers 204 with the server's
-// ack in the Pushwire-Ack header. A batch: uvarint sequence of the first
-// record, then per record a kind byte (1 text, 2 binary, 8 close), a uvarint
-// length and the payload. ack is the last sequence received in order.
+// Wire protocol (the Go package doc has it whole): POST
+// <prefix>/open?hold=ms (or ?hold=0&interval=ms) -> {id, hold, interval,
+// grace, maxBody}, what the server granted; GET <prefix>/poll?id=&ack=
+// answers a batch, POST <prefix>/send?id=&ack= takes one and answers 204
+// with the server's ack in the Pushwire-Ack header. A batch: uvarint
+// sequence of the first record, then per record a kind byte (1 text, 2
+// binary, 8 close), a uvarint length and the payload. ack is the last
+// sequence received in order.
 (function (global) {
   "use strict";
   const enc = new TextEncoder(), dec = new TextDecoder("utf-8", {fatal: true});
@@ -79,11 +92,24 @@
     }
     return out;
   }
+  // proposal is the open request's query: the hold or plain polling opts
+  // ask for, if any.
+  function proposal(opts) {
+    const ms = (v, name) => {
+      if (v === undefined) return 0;
+      if (typeof v !== "number" || !(v >= 0) || v === Infinity) throw new RangeError(name + ": milliseconds, 0 or more");
+      return Math.ceil(v);
+    };
+    const hold = ms(opts.hold, "hold"), interval = ms(opts.pollInterval, "pollInterval");
+    if (hold && interval) throw new RangeError("hold and pollInterval both set");
+    return interval ? "?hold=0&interval=" + interval : hold ? "?hold=" + hold : "";
+  }
   // The close codes a status of the server means: the session cannot go on.
   const fatal = {400: 1002, 403: 1008, 404: 1006, 413: 1009};
 
   class PushwireLongPoll {
-    constructor(base) {
+    constructor(base, opts) {
+      this._proposal = proposal(opts || {});
       this.url = String(base).replace(/\/$/, "");
       this.readyState = CONNECTING;
       this.transport = "longpoll";
@@ -102,10 +128,11 @@
     _emit(name, ev) { ev.type = name; ev.target = this; const f = this["on" + name]; if (f) f.call(this, ev); }
     async _open() {
       try {
-        const r = await fetch(this.url + "/open", {method: "POST", cache: "no-store"});
+        const r = await fetch(this.url + "/open" + this._proposal, {method: "POST", cache: "no-store"});
         if (!r.ok) throw new Error("open: " + r.status);
         const o = await r.json();
-        this._id = o.id; this._hold = o.hold; this._grace = o.grace; this._maxBody = o.maxBody;
+        this._id = o.id; this._grace = o.grace; this._maxBody = o.maxBody;
+        this.hold = o.hold; this.pollInterval = o.interval || 0; // as granted
       } catch (e) {
         this._finish(1006, "", false, e);
         return;
@@ -121,7 +148,7 @@
     // _fetch makes a request that gives up some time after the hold time.
     async _fetch(op, init) {
       const ctl = typeof AbortController !== "undefined" ? new AbortController() : null;
-      const timer = ctl && setTimeout(() => ctl.abort(), this._hold + 10000);
+      const timer = ctl && setTimeout(() => ctl.abort(), this.hold + 10000);
       try {
         const r = await fetch(this.url + "/" + op + this._q(), Object.assign({cache: "no-store", signal: ctl && ctl.signal}, init));
         if (r.status === 404 && this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return null; } // our close arrived
@@ -136,6 +163,7 @@
     }
     async _poll() {
       while (this.readyState === OPEN || this.readyState === CLOSING) {
+        const start = Date.now();
         let res;
         try {
           res = await this._fetch("poll", {});
@@ -164,6 +192,8 @@
           else data = new Blob([data]);
           this._emit("message", {data});
         }
+        const wait = start + this.pollInterval - Date.now();
+        if (this.pollInterval && wait > 0) await new Promise((res) => setTimeout(res, wait));
       }
     }
     // _backoff waits before a retry, doubling up to 2 s, and gives up once
@@ -247,7 +277,9 @@
 
   function pushwireConnect(wsURL, lpURL, opts) {
     opts = opts || {};
-    if (opts.forceLongPoll || typeof WebSocket === "undefined") return Promise.resolve(new PushwireLongPoll(lpURL));
+    const lp = {hold: opts.hold, pollInterval: opts.pollInterval};
+    proposal(lp); // throws now, as the constructor would
+    if (opts.forceLongPoll || typeof WebSocket === "undefined") return Promise.resolve(new PushwireLongPoll(lpURL, lp));
     return new Promise((resolve) => {
       let done = false, ws = null, timer = null;
       const fallback = () => {
@@ -255,7 +287,7 @@
         done = true;
         clearTimeout(timer);
         if (ws) { ws.onopen = ws.onclose = ws.onerror = null; try { ws.close(); } catch (e) { /* not open yet */ } }
-        resolve(new PushwireLongPoll(lpURL));
+        resolve(new PushwireLongPoll(lpURL, lp));
       };
       try { ws = new WebSocket(wsURL); } catch (e) { fallback(); return; }
       timer = setTimeout(fallback, opts.timeout || 3000);

@@ -111,6 +111,8 @@ func TestHold(t *testing.T) {
 	}{
 		{"BehindProxy", testHoldBehindProxy},
 		{"Granted", testHoldGranted},
+		{"JSClient", testJSClientHold},
+		{"JSClientBadOptions", testJSClientBadOptions},
 		{"PlainPolling", testPlainPolling},
 		{"PlainPollingGrace", testPlainPollingGrace},
 	} {

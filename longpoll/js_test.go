@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,22 +37,36 @@ func TestJSClient(t *testing.T) {
 		State     int    `json:"state"`
 		Error     string `json:"error"`
 	}
+	echo := func(s *Session) error {
+		for {
+			typ, msg, err := s.ReadMessage(bg, nil)
+			if err != nil {
+				return err
+			}
+			s.WriteMessage(bg, typ, msg)
+		}
+	}
 	for _, row := range []struct {
 		scenario string
+		opts     string               // pushwireConnect's, JSON
 		session  func(*Session) error // the server's side
 		want     result
 		wantErr  *conn.CloseError // what the server's ReadMessage ends with
 	}{
 		{
 			scenario: "echo",
+			session:  echo,
+			want:     result{Transport: "longpoll", Got: []any{"héllo", []any{0.0, 255.0, 7.0}, "len:60000"}, Code: 4000, Reason: "bye", WasClean: true, State: 3},
+			wantErr:  &conn.CloseError{Code: 4000, Reason: "bye"},
+		},
+		{
+			scenario: "echo",
+			opts:     `{"pollInterval": 50}`,
 			session: func(s *Session) error {
-				for {
-					typ, msg, err := s.ReadMessage(bg, nil)
-					if err != nil {
-						return err
-					}
-					s.WriteMessage(bg, typ, msg)
+				if s.hold != 0 || s.interval != 50*time.Millisecond {
+					return fmt.Errorf("hold %v, interval %v: not plain polling every 50ms", s.hold, s.interval)
 				}
+				return echo(s)
 			},
 			want:    result{Transport: "longpoll", Got: []any{"héllo", []any{0.0, 255.0, 7.0}, "len:60000"}, Code: 4000, Reason: "bye", WasClean: true, State: 3},
 			wantErr: &conn.CloseError{Code: 4000, Reason: "bye"},
@@ -64,22 +80,11 @@ func TestJSClient(t *testing.T) {
 			want: result{Transport: "longpoll", Got: []any{"last"}, Code: 4001, Reason: "server leaves", WasClean: true, State: 3},
 		},
 	} {
-		t.Run(row.scenario, func(t *testing.T) {
+		t.Run(row.scenario+row.opts, func(t *testing.T) {
 			done := make(chan error, 1)
 			_, srv := serve(t, &Options{MaxBody: 64 << 10}, func(s *Session) { done <- row.session(s) })
-			ctx, cancel := context.WithTimeout(bg, 10*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, "testdata/jsclient.js", srv.URL, row.scenario)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			b, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("node: %v\n%s", err, stderr.Bytes())
-			}
 			var got result
-			if err := json.Unmarshal(b, &got); err != nil {
-				t.Fatalf("%v: %s", err, b)
-			}
+			runJS(t, node, srv.URL, row.scenario, row.opts, &got)
 			if diff := cmp.Diff(row.want, got); diff != "" {
 				t.Errorf("JavaScript client (-want +got):\n%s", diff)
 			}
@@ -92,5 +97,109 @@ func TestJSClient(t *testing.T) {
 				t.Errorf("server: %v", err)
 			}
 		})
+	}
+}
+
+// runJS runs testdata/jsclient.js in Node against the handler at url and
+// decodes what it printed into out.
+func runJS(t *testing.T, node, url, scenario, opts string, out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	args := []string{"testdata/jsclient.js", url, scenario}
+	if opts != "" {
+		args = append(args, opts)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.Bytes())
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+}
+
+// The JavaScript client's proposal: a hold granted up to the server's
+// most, or plain polling; polls are held for what was granted. Run by
+// TestHold.
+func testJSClientHold(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: .ci/run should have installed it")
+		}
+		t.Skip("node is not installed: the JavaScript client cannot be tested")
+	}
+	type result struct {
+		Hold         int64  `json:"hold"`
+		PollInterval int64  `json:"pollInterval"`
+		Code         int    `json:"code"`
+		Error        string `json:"error"`
+	}
+	const most = 400 * time.Millisecond
+	for _, row := range []struct {
+		opts           string
+		hold, interval time.Duration // granted
+	}{
+		{`{"hold": 100, "idle": 600}`, 100 * time.Millisecond, 0},
+		{`{"hold": 2000, "idle": 600}`, most, 0},
+		{`{"idle": 600}`, most, 0},
+		{`{"pollInterval": 100, "idle": 600}`, 0, 100 * time.Millisecond},
+	} {
+		t.Run(row.opts, func(t *testing.T) {
+			t.Parallel()
+			sessions := make(chan *Session, 1)
+			h, _ := serve(t, &Options{Hold: most}, func(s *Session) { sessions <- s })
+			log, srv := timed(t, h)
+			var got result
+			runJS(t, node, srv.URL, "idle", row.opts, &got)
+			want := result{Hold: row.hold.Milliseconds(), PollInterval: row.interval.Milliseconds(), Code: 1000}
+			if got != want {
+				t.Fatalf("JavaScript client: %+v, want %+v", got, want)
+			}
+			if s := <-sessions; s.hold != row.hold || s.interval != row.interval {
+				t.Fatalf("session hold %v, interval %v", s.hold, s.interval)
+			}
+			if row.interval == 0 {
+				p := log.wait(t, 1)[0] // idle: held for the hold
+				if !p.empty || p.took < row.hold || p.took > row.hold+200*time.Millisecond {
+					t.Fatalf("first poll: %d, empty %v, after %v; want empty after %v", p.status, p.empty, p.took, row.hold)
+				}
+				return
+			}
+			// Plain polling, idle: each poll answered at once, empty.
+			polls := log.all()
+			var empty int
+			for _, p := range polls {
+				if p.empty && p.took < row.interval {
+					empty++
+				}
+			}
+			if empty < 3 {
+				t.Fatalf("%d of %d polls answered empty at once in 600ms, want one every %v", empty, len(polls), row.interval)
+			}
+		})
+	}
+}
+
+// Options the JavaScript client cannot propose throw RangeError at once.
+// Run by TestHold.
+func testJSClientBadOptions(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: .ci/run should have installed it")
+		}
+		t.Skip("node is not installed: the JavaScript client cannot be tested")
+	}
+	_, srv := serve(t, nil, func(s *Session) { t.Error("a session was opened") })
+	var got struct{ Got []string }
+	runJS(t, node, srv.URL, "bad-options", "", &got)
+	want := slices.Repeat([]string{"RangeError"}, 10)
+	if diff := cmp.Diff(want, got.Got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

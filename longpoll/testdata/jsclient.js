@@ -1,26 +1,40 @@
 // Drives client.js, fetched from the handler, in Node for js_test.go: the
-// scenario is argv[3], the handler's URL argv[2]. Prints one JSON line.
+// scenario is argv[3], the handler's URL argv[2], and argv[4], if given,
+// JSON of pushwireConnect's options plus idle, the ms the idle scenario
+// waits before it closes. Prints one JSON line.
 "use strict";
 const vm = require("vm");
-const [base, scenario] = process.argv.slice(2);
+const [base, scenario, optsJSON] = process.argv.slice(2);
+const {idle, ...opts} = JSON.parse(optsJSON || "{}");
 const out = (v) => { console.log(JSON.stringify(v)); process.exit(0); };
 setTimeout(() => out({error: "timeout"}), 8000);
 
 (async () => {
   const src = await (await fetch(base + "/client.js")).text();
   vm.runInThisContext(src);
-  const s = await pushwireConnect("ws://127.0.0.1:1/none", base, {timeout: 500});
+  if (scenario === "bad-options") {
+    // Each one throws at once, from either entry point.
+    const got = [];
+    for (const o of [{hold: -1}, {hold: "8000"}, {pollInterval: NaN}, {hold: Infinity}, {hold: 1, pollInterval: 1}]) {
+      for (const make of [() => new PushwireLongPoll(base, o), () => pushwireConnect("ws://127.0.0.1:1/none", base, o)]) {
+        try { make(); got.push("no error"); } catch (e) { got.push(e.name); }
+      }
+    }
+    out({got});
+  }
+  const s = await pushwireConnect("ws://127.0.0.1:1/none", base, {timeout: 500, ...opts});
   s.binaryType = "arraybuffer";
   const got = [];
   s.onerror = () => got.push("error");
   // Let the last acknowledgement leave before exiting.
-  s.onclose = (e) => setTimeout(out, 300,{transport: s.transport, got, code: e.code, reason: e.reason, wasClean: e.wasClean, state: s.readyState});
+  s.onclose = (e) => setTimeout(out, 300,{transport: s.transport, got, code: e.code, reason: e.reason, wasClean: e.wasClean, state: s.readyState, hold: s.hold, pollInterval: s.pollInterval});
   s.onopen = () => {
     if (scenario === "echo") {
       s.send("héllo");
       s.send(new Uint8Array([0, 255, 7]).buffer);
       s.send("x".repeat(60000));
     }
+    if (scenario === "idle") setTimeout(() => s.close(1000, "idle"), idle);
   };
   s.onmessage = (e) => {
     got.push(typeof e.data === "string" ? (e.data.length > 20 ? "len:" + e.data.length : e.data) : Array.from(new Uint8Array(e.data)));
