@@ -402,8 +402,9 @@ func (s *Session) Close(code conn.CloseCode, reason string) error {
 }
 
 // closeUnpolled is how long Close waits for the ack of a client that does
-// not poll: one that went to another node (a balancer without stickiness)
-// never comes back here, and a polling one is back within a round trip.
+// not poll, beyond a plain-polling client's interval: one that went to
+// another node (a balancer without stickiness) never comes back here, and
+// a polling one is back within a round trip.
 const closeUnpolled = time.Second
 
 // cancelUnpolled calls cancel once no poll has been held for closeUnpolled,
@@ -422,7 +423,7 @@ func (s *Session) cancelUnpolled(ctx context.Context, cancel func()) {
 			s.pmu.Unlock()
 			if polled {
 				last = now
-			} else if now.Sub(last) >= closeUnpolled {
+			} else if now.Sub(last) >= closeUnpolled+s.interval {
 				cancel()
 				return
 			}
