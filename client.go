@@ -33,6 +33,11 @@ type ClientOptions struct {
 	// DialTimeout bounds one connection attempt on one transport (default
 	// 5 s).
 	DialTimeout time.Duration
+	// Hold and PollInterval shape long polling (see longpoll.DialOptions):
+	// a hold to propose, shorter than the server's behind a proxy that cuts
+	// idle requests, or plain polling every PollInterval for networks that
+	// kill held requests.
+	Hold, PollInterval time.Duration
 }
 
 // EventKind says what an Event is.
@@ -163,7 +168,9 @@ func (c *Client) connect(ctx context.Context) (conn.MessageConn, string, error) 
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
-	lp, err := longpoll.Dial(dctx, c.base, &longpoll.DialOptions{HTTPClient: c.opts.HTTPClient, Header: c.opts.Header})
+	lp, err := longpoll.Dial(dctx, c.base, &longpoll.DialOptions{
+		HTTPClient: c.opts.HTTPClient, Header: c.opts.Header, Hold: c.opts.Hold, PollInterval: c.opts.PollInterval,
+	})
 	if err != nil {
 		return nil, "", errors.Join(wsErr, err)
 	}

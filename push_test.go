@@ -759,3 +759,36 @@ func TestShutdownHandsOver(t *testing.T) {
 	defer cancel2()
 	b.Shutdown(ctx2)
 }
+
+// TestPlainPollingClient: a Client told to poll plainly opens its
+// long-poll session for plain polling and gets every publication.
+func TestPlainPollingClient(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv := pushwire.NewServer(pushwire.Options{})
+	opens := make(chan string, 4)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/open") {
+			opens <- r.URL.RawQuery
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	defer srv.Shutdown(bg)
+	c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{Topics: []string{"t"}, Transport: "longpoll", PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if q := <-opens; !strings.Contains(q, "hold=0") || !strings.Contains(q, "interval=20") {
+		t.Fatalf("opened with %q, want plain polling every 20 ms", q)
+	}
+	waitSubscribed(t, srv, c, "t")
+	for i := range 50 {
+		srv.Publish(bg, "t", pushwire.Text, []byte(strconv.Itoa(i)))
+	}
+	for i := range 50 {
+		if ev := next(t, c); string(ev.Data) != strconv.Itoa(i) {
+			t.Fatalf("publication %d: %+v", i, ev)
+		}
+	}
+}
