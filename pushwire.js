@@ -5,6 +5,9 @@
 //   const c = pushwire.connect("/push/", {
 //     topics: ["clock", "chat"],
 //     transport: "",          // "websocket" or "longpoll" to force one
+//     hold: 0,                // long polling: a hold to propose, in ms (a proxy
+//                             // that cuts idle requests sooner than the server's)
+//     pollInterval: 0,        // long polling: plain polling every so many ms
 //     onEvent: (e) => {},     // e.kind: "publication", "lost", "message", "error",
 //                             // "subscribed" (live from here, after each reconnection)
 //                             // e.topic, e.epoch, e.offset, e.data (string or
@@ -103,7 +106,7 @@
       setTimeout(open, wait);
     }
     function openLongPoll(id) {
-      const s = new global.PushwireLongPoll(base.href);
+      const s = new global.PushwireLongPoll(base.href, {hold: opts.hold || 0, pollInterval: opts.pollInterval || 0});
       s.onopen = () => { if (id === attempt) opened(s, "longpoll"); };
       s.onmessage = (ev) => { if (id === attempt) received(ev.data); };
       s.onclose = () => { if (id === attempt) lost(); };

@@ -35,6 +35,7 @@ func TestBrowser(t *testing.T) {
 	}{
 		{"websocket", "", false, "WebSocket"},
 		{"forced long polling", "&transport=longpoll", false, "long polling"},
+		{"plain polling", "&transport=polling", false, "plain polling"},
 		{"websocket, reconnected", "&reconnect=1", false, "WebSocket"},
 		{"websocket refused mid-session", "&reconnect=1", true, "long polling"},
 	}
