@@ -23,7 +23,26 @@ type subscription struct {
 	sess      *Session
 	replaying bool
 	pending   []Publication
+	epoch     string
 	last      uint64
+}
+
+// admit reports whether p goes to the subscription: each offset once. When
+// the topic's history begins a new life (a broker's stream recreated while
+// this node runs), offsets start over: the client is told that
+// publications may be lost, never left with a silent gap.
+func (sub *subscription) admit(topic string, p Publication) bool {
+	if p.Position.Epoch != sub.epoch {
+		if sub.epoch != "" && sub.sess.envelope {
+			sub.sess.enqueue(lostOut(topic, "history restarted"), "", true)
+		}
+		sub.epoch, sub.last = p.Position.Epoch, 0
+	}
+	if p.Position.Offset <= sub.last {
+		return false
+	}
+	sub.last = p.Position.Offset
+	return true
 }
 
 // join adds sub to the topic, subscribing this node to it at the broker if
@@ -106,10 +125,9 @@ func (s *Server) deliver(t *topic, p Publication) {
 			sub.pending = append(sub.pending, p)
 			continue
 		}
-		if p.Position.Offset <= sub.last {
+		if !sub.admit(t.name, p) {
 			continue
 		}
-		sub.last = p.Position.Offset
 		m := &raw
 		if sub.sess.envelope {
 			m = &env
@@ -126,14 +144,18 @@ func (s *Server) deliver(t *topic, p Publication) {
 func (t *topic) goLive(sub *subscription, last Position) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sub.last = last.Offset
+	sub.epoch, sub.last = last.Epoch, last.Offset
 	for _, p := range sub.pending {
-		if p.Position.Offset > sub.last {
-			sub.last = p.Position.Offset
+		if sub.admit(t.name, p) {
 			sub.sess.enqueue(sub.sess.encode(p), t.name, false)
 		}
 	}
 	sub.pending, sub.replaying = nil, false
+}
+
+// lostOut is a "lost" notice for topic.
+func lostOut(topic, reason string) *outMessage {
+	return newOut(Text, (&envelope{T: kindLost, Topic: topic, Reason: reason}).encode())
 }
 
 // encode is a publication as this session's client reads it.

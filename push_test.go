@@ -792,3 +792,68 @@ func TestPlainPollingClient(t *testing.T) {
 		}
 	}
 }
+
+// epochBroker is a MemoryBroker whose history begins a new life on demand,
+// as a recreated stream does: a new epoch, offsets from 1 again.
+type epochBroker struct {
+	*pushwire.MemoryBroker
+	life atomic.Int64 // offsets of the current life are the inner ones minus base
+	base atomic.Uint64
+}
+
+func (b *epochBroker) pos(p pushwire.Position) pushwire.Position {
+	return pushwire.Position{Epoch: p.Epoch + "-" + strconv.FormatInt(b.life.Load(), 10), Offset: p.Offset - b.base.Load()}
+}
+
+func (b *epochBroker) Publish(ctx context.Context, topic string, typ pushwire.MessageType, payload []byte) (pushwire.Position, error) {
+	p, err := b.MemoryBroker.Publish(ctx, topic, typ, payload)
+	return b.pos(p), err
+}
+
+func (b *epochBroker) Subscribe(topic string, deliver func(pushwire.Publication)) (func(), error) {
+	return b.MemoryBroker.Subscribe(topic, func(p pushwire.Publication) {
+		p.Position = b.pos(p.Position)
+		deliver(p)
+	})
+}
+
+func (b *epochBroker) History(ctx context.Context, topic string, since pushwire.Position, limit int) ([]pushwire.Publication, pushwire.Position, error) {
+	_, latest, _ := b.MemoryBroker.History(ctx, topic, pushwire.Position{}, 0)
+	return nil, b.pos(latest), nil // no history: enough for a live subscriber
+}
+
+// TestEpochChangeLive: when the broker's history begins a new life while a
+// client is subscribed, the client is told (EventLost), and the new life's
+// publications, whose offsets start over, all arrive.
+func TestEpochChangeLive(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	b := &epochBroker{MemoryBroker: pushwire.NewMemoryBroker(pushwire.History{})}
+	srv, u := startServer(t, pushwire.Options{Broker: b})
+	c, err := pushwire.Dial(bg, u, &pushwire.ClientOptions{Topics: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitSubscribed(t, srv, c, "t")
+	for i := range 5 {
+		srv.Publish(bg, "t", pushwire.Text, []byte("old"+strconv.Itoa(i)))
+	}
+	for range 5 {
+		next(t, c)
+	}
+	// A new life: offsets start over, below those the client has seen.
+	_, latest, _ := b.MemoryBroker.History(bg, "t", pushwire.Position{}, 0)
+	b.base.Store(latest.Offset)
+	b.life.Add(1)
+	for i := range 3 {
+		srv.Publish(bg, "t", pushwire.Text, []byte("new"+strconv.Itoa(i)))
+	}
+	if ev := next(t, c); ev.Kind != pushwire.EventLost {
+		t.Fatalf("after the new life began: %+v, want EventLost", ev)
+	}
+	for i := range 3 {
+		if ev := next(t, c); ev.Kind != pushwire.EventPublication || string(ev.Data) != "new"+strconv.Itoa(i) {
+			t.Fatalf("new life's publication %d: %+v", i, ev)
+		}
+	}
+}

@@ -366,7 +366,7 @@ func (s *Session) dropOldest(n int) {
 	clear(s.queue[len(kept):])
 	s.queue = kept
 	for topic := range lost {
-		m := newOut(Text, (&envelope{T: kindLost, Topic: topic, Reason: "slow consumer: publications dropped"}).encode())
+		m := lostOut(topic, "slow consumer: publications dropped")
 		s.queue = append(s.queue, outgoing{m, "", true})
 		s.bytes += len(m.pm.Payload())
 		s.forcedN++
