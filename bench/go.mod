@@ -7,6 +7,7 @@ require (
 	github.com/gobwas/ws v1.5.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/lxzan/gws v1.8.9
+	github.com/olahol/melody v1.1.4
 	github.com/pushwire/pushwire v0.0.0
 )
 

@@ -71,6 +71,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if url := os.Getenv(envFanoutURL); url != "" {
+		if err := fanoutClients(url); err != nil {
+			fmt.Fprintln(os.Stderr, "fan-out subscribers:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
