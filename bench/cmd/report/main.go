@@ -194,6 +194,10 @@ func metrics(row string) []metric {
 	if strings.HasPrefix(row, "BenchmarkHandshake") {
 		return []metric{{"handshakes/s", true}, {"allocs/op", false}}
 	}
+	if strings.HasPrefix(row, "BenchmarkFanout") {
+		return []metric{{"deliveries/s", true}, {"p50-µs", false}, {"p99-µs", false},
+			{"cpu-ns/delivery", false}, {"heap-B/sub", false}}
+	}
 	return []metric{{"ns/op", false}, {"msgs/s", true}}
 }
 
@@ -209,7 +213,7 @@ func writeMarkdown(w io.Writer, rs results, table string) {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), rs.runs)
 
 	fmt.Fprintf(w, "## pushwire against the best peer\n\n")
-	fmt.Fprintf(w, "The ratio is pushwire's median over the best peer's on that row: below 1 is better for ns/op and B/conn, above 1 for msgs/s.\n\n")
+	fmt.Fprintf(w, "The ratio is pushwire's median over the best peer's on that row: below 1 is better for ns/op, latency, CPU time and memory, above 1 for msgs/s and deliveries/s.\n\n")
 	fmt.Fprintf(w, "| benchmark | metric | pushwire | best peer | peer's | pushwire / peer | outcome |\n")
 	fmt.Fprintf(w, "|---|---|--:|---|--:|--:|---|\n")
 	for _, row := range rs.rows {
@@ -223,6 +227,7 @@ func writeMarkdown(w io.Writer, rs results, table string) {
 	}
 
 	writeMaskVsCopy(w, rs)
+	writeDeflateVsPlain(w, rs)
 
 	fmt.Fprintf(w, "\n![throughput against message size](throughput.svg)\n\n")
 	fmt.Fprintf(w, "## Notes\n\n%s\n", notes)
@@ -279,6 +284,27 @@ func writeMaskVsCopy(w io.Writer, rs results) {
 			continue
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.1f |\n", size, num(pw), num(cp), pw/cp, bytesOf(size)/pw)
+	}
+}
+
+// writeDeflateVsPlain sets pushwire's compressed fan-out beside its plain
+// one: the CPU time a delivery costs with permessage-deflate, where each
+// message is compressed once for every subscriber.
+func writeDeflateVsPlain(w io.Writer, rs results) {
+	fmt.Fprintf(w, "\n## Fan-out: compressed against plain\n\n")
+	fmt.Fprintf(w, "pushwire-deflate's subscribers negotiate permessage-deflate without context takeover; the goal is at most 1.3× the plain CPU time per delivery.\n\n")
+	fmt.Fprintf(w, "| subscribers | plain cpu-ns/delivery | deflate cpu-ns/delivery | deflate / plain |\n|---|--:|--:|--:|\n")
+	for _, row := range rs.rows {
+		subs, ok := strings.CutPrefix(row, "BenchmarkFanout/")
+		if !ok {
+			continue
+		}
+		pl, ok1 := rs.median[key{row, "pushwire", "cpu-ns/delivery"}]
+		df, ok2 := rs.median[key{row, "pushwire-deflate", "cpu-ns/delivery"}]
+		if !ok1 || !ok2 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f |\n", subs, num(pl), num(df), df/pl)
 	}
 }
 
@@ -351,5 +377,6 @@ const notes = `- Messages are binary, so that libraries that skip UTF-8 validati
 - Echo and Pipeline run over loopback TCP in one process: B/op and allocs/op count client and server together. Pipeline uses the same client for every server: a pushwire Conn that reads the replies, and writes pre-masked frames straight to the socket, as many in one write as it has credit for. At 16 B the two fastest servers come out even: the run leaves about 40% of the two cores idle (wake-ups between the client's goroutines, the kernel and the server set the pace), and each of the two servers takes the same share of the CPU time used, most of it in system calls.
 - IdleConnMemory is the memory each idle server connection holds, with the clients in a child process: heap and stack in use after two collections (B/conn is their sum), and the server process's resident memory (rss-B/conn, which also counts memory the runtime has not yet returned: a rough figure). Rows are <compression>/<traffic>/<connections>: traffic none (just the handshake), ping (one ping answered), data (one message echoed; compressed rows: one compressed message each way). Compressed connections are measured after 2 s without traffic: pushwire gives a compressor unused for 1 s back to its pool, and keeps up to 32 KiB of window for takeover. Servers: pushwire AcceptConn, pushwire-http (conn.Accept in a net/http handler that reads in place), pushwire-handler (conn.Handler), gobwas ws.Upgrade and gws UpgradeFromConn on raw connections, gorilla and coder on net/http. The benchmark binary runs with GODEBUG=adaptivestackstart=0, so that one library's goroutines do not set the starting stack of the next one's. Its ns/op is only how long one measurement took.
 - Compression: gorilla supports no context takeover only; gobwas (wsflate) is not measured. gws in takeover mode keeps 4 KiB windows (12 bits) by default, the others 32 KiB.
+- Fanout/<subscribers> publishes 1 KiB binary messages (JSON-like text after a 16-byte header: publish time and sequence number) to 1,000 and 10,000 subscribers over loopback, one op being one message to all of them. The subscribers are pushwire conn clients in a child process; they check every message's sequence and time its arrival. Messages go out in bursts of 100,000 deliveries (100 messages to 1,000 subscribers, 10 to 10,000), and the next burst waits for the last receipt: deliveries/s is deliveries over the time from each burst's first publish to its last receipt, p50-µs and p99-µs are publish-to-receive latencies within bursts, cpu-ns/delivery is the server process's CPU time (getrusage) over the deliveries, heap-B/sub (and stack-B/sub, not compared) what the server holds per subscriber after one message. Servers: pushwire.Server (bare WebSocket clients, subscribed by OnOpen; Publish), gorilla (a registry, a writer goroutine per connection fed by a channel, one PreparedMessage per message), gws (a registry and its Broadcaster), melody (Broadcast), coder (a registry, a writer per connection fed by a channel). The registries hold 256 messages per connection (melody's default) and drop a connection that overflows; writes are bounded by 10 s, as pushwire's and melody's are (gws has no write timeout).
 - Mask: gorilla, coder and gws export no masking function; copy is the memory bandwidth baseline, not a peer.
 `
