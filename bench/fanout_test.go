@@ -71,8 +71,8 @@ func BenchmarkFanout(b *testing.B) {
 func fanout(b *testing.B, l fanoutLib, n int) {
 	heap0, stack0 := inuse()
 	srv := l.serve(listen(b), l.mode)
-	subs := startSubscribers(b, srv.url, n, l.mode)
 	defer srv.stop()
+	subs := startSubscribers(b, srv.url, n, l.mode)
 	defer subs.close() // first: the server's connections end with them
 	for deadline := time.Now().Add(fanoutWait); srv.subscribers() < n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -328,7 +328,7 @@ func (r *receipts) read(c *conn.Conn) {
 		typ, msg, err := c.ReadMessage(context.Background(), buf)
 		now := time.Now().UnixNano()
 		if err == nil && (typ != conn.Binary || len(msg) != fanoutSize || binary.BigEndian.Uint64(msg[8:]) != seq) {
-			err = fmt.Errorf("message %d: %d bytes of type %v, sequence number %d", seq, len(msg), typ, binary.BigEndian.Uint64(msg[8:min(len(msg), 16)]))
+			err = fmt.Errorf("message %d: %d bytes of type %v, not the %d bytes of binary message %d", seq, len(msg), typ, fanoutSize, seq)
 		}
 		if err != nil {
 			if !r.closing.Load() {
