@@ -149,6 +149,7 @@
     async _fetch(op, init) {
       const ctl = typeof AbortController !== "undefined" ? new AbortController() : null;
       const timer = ctl && setTimeout(() => ctl.abort(), this.hold + 10000);
+      if (op === "poll") this._pollCtl = ctl;
       try {
         const r = await fetch(this.url + "/" + op + this._q(), Object.assign({cache: "no-store", signal: ctl && ctl.signal}, init));
         if (r.status === 404 && this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return null; } // our close arrived
@@ -266,6 +267,9 @@
     _finish(code, reason, wasClean, err) {
       if (this.readyState === CLOSED) return;
       this.readyState = CLOSED;
+      // A poll the server still holds would keep, up to the hold time, a
+      // connection of the few a browser opens to one host.
+      if (this._pollCtl) this._pollCtl.abort();
       if (!wasClean) this._emit("error", {error: err});
       this._emit("close", {code, reason, wasClean});
     }

@@ -1,13 +1,19 @@
 package longpoll
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +207,70 @@ func testJSClientBadOptions(t *testing.T) {
 	want := slices.Repeat([]string{"RangeError"}, 10)
 	if diff := cmp.Diff(want, got.Got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A send answered 404, as by a node that does not know the session behind
+// a balancer without affinity, ends the JavaScript client's session, and
+// with it the poll the server holds: left to the hold time, it would keep
+// one of the few connections a browser opens to the host, and a page that
+// reopens often would soon have none.
+func TestJSClientEndsItsPoll(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: .ci/run should have installed it")
+		}
+		t.Skip("node is not installed: the JavaScript client cannot be tested")
+	}
+	t.Cleanup(leaktest.Check(t))
+	// Held for a minute: only the client can end the poll within the test.
+	h, _ := serve(t, &Options{Hold: time.Minute}, func(s *Session) { s.ReadMessage(bg, nil) })
+	polling, pollEnded := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path.Base(r.URL.Path) {
+		case "poll":
+			first := false
+			once.Do(func() { first = true; close(polling) })
+			h.ServeHTTP(w, r)
+			if first {
+				close(pollEnded)
+			}
+		case "send":
+			<-polling // refused once the poll is held
+			http.Error(w, "longpoll: no such session", http.StatusNotFound)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "testdata/jsclient.js", srv.URL, "unknown-session")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.Bytes())
+	}
+	want := `{"transport":"longpoll","got":["error"],"code":1006,"reason":"","wasClean":false,"state":3,"hold":60000,"pollInterval":0}`
+	if got := strings.TrimSpace(line); got != want {
+		t.Errorf("JavaScript client: %s, want %s", got, want)
+	}
+	// Node still runs, as a page stays open: the poll must end all the same.
+	select {
+	case <-pollEnded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poll is still held 5 s after the session ended")
 	}
 }

@@ -26,9 +26,15 @@ setTimeout(() => out({error: "timeout"}), 8000);
   s.binaryType = "arraybuffer";
   const got = [];
   s.onerror = () => got.push("error");
-  // Let the last acknowledgement leave before exiting.
-  s.onclose = (e) => setTimeout(out, 300,{transport: s.transport, got, code: e.code, reason: e.reason, wasClean: e.wasClean, state: s.readyState, hold: s.hold, pollInterval: s.pollInterval});
+  // Let the last acknowledgement leave before exiting; unknown-session
+  // stays on, as a page would, until the test ends it.
+  s.onclose = (e) => {
+    const v = {transport: s.transport, got, code: e.code, reason: e.reason, wasClean: e.wasClean, state: s.readyState, hold: s.hold, pollInterval: s.pollInterval};
+    if (scenario === "unknown-session") console.log(JSON.stringify(v));
+    else setTimeout(out, 300, v);
+  };
   s.onopen = () => {
+    if (scenario === "unknown-session") s.send("x");
     if (scenario === "echo") {
       s.send("héllo");
       s.send(new Uint8Array([0, 255, 7]).buffer);
