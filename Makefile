@@ -4,7 +4,7 @@ FUZZTIME ?= 30s
 WSTEST   ?= wstest
 export WSTEST
 
-.PHONY: test vet lint demo fuzz bench autobahn soak
+.PHONY: test test-cluster vet lint demo fuzz bench autobahn soak
 
 test: vet
 	$(GO) test -race -count=1 ./...
@@ -12,6 +12,11 @@ test: vet
 		GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./mask ./internal/utf8check ./frame; fi
 	@for m in fuzz bench natsbroker; do [ -f $$m/go.mod ] || continue; \
 		echo "== $$m module"; (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
+
+# The multi-process acceptance run: three NATS servers, three pushnode
+# processes behind a balancer, one killed midway (natsbroker/process_test.go).
+test-cluster:
+	cd natsbroker && PUSHWIRE_CLUSTER=1 $(GO) test -race -count=1 -run TestProcesses -timeout 10m ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
