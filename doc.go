@@ -58,6 +58,8 @@
 // that is not a JSON object closes the connection with 1003; a request of
 // an unknown kind, or refused, is answered with err. Topics are 1 to 256 bytes of UTF-8 without control characters; a
 // session subscribes to at most 128 topics (Options.MaxTopics). The server
-// closes with 1001 "server shutting down" on Shutdown and 1008 "slow
-// consumer" when the queue overflows under Disconnect.
+// closes with 1001 "server shutting down" on Shutdown, 1008 "slow
+// consumer" when the queue overflows under Disconnect, and 1013 "broker
+// unavailable" when a subscription fails at the broker rather than being
+// refused: the client reconnects and resumes.
 package pushwire

@@ -857,3 +857,50 @@ func TestEpochChangeLive(t *testing.T) {
 		}
 	}
 }
+
+// flakyBroker is a MemoryBroker whose History fails as many times as fail
+// says, as a distributed broker's does through an outage longer than its
+// timeout.
+type flakyBroker struct {
+	*pushwire.MemoryBroker
+	fail atomic.Int32
+}
+
+func (b *flakyBroker) History(ctx context.Context, topic string, since pushwire.Position, limit int) ([]pushwire.Publication, pushwire.Position, error) {
+	if b.fail.Add(-1) >= 0 {
+		return nil, pushwire.Position{}, errors.New("broker: timed out")
+	}
+	return b.MemoryBroker.History(ctx, topic, since, limit)
+}
+
+// TestBrokerFailureReconnects: a resume that fails at the broker, not
+// refused, closes the session with 1013, so that the client reconnects (to
+// this node or, behind a balancer, another) and resumes; it does not leave
+// the topic dead behind an EventError.
+func TestBrokerFailureReconnects(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	for _, transport := range []string{"websocket", "longpoll"} {
+		t.Run(transport, func(t *testing.T) {
+			b := &flakyBroker{MemoryBroker: pushwire.NewMemoryBroker(pushwire.History{})}
+			srv, u := startServer(t, pushwire.Options{Broker: b})
+			c, err := pushwire.Dial(bg, u, &pushwire.ClientOptions{Topics: []string{"t"}, Transport: transport})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			waitSubscribed(t, srv, c, "t")
+			b.fail.Store(1) // the next resume
+			c.Drop()
+			pos, err := srv.Publish(bg, "t", pushwire.Text, []byte("missed"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev := next(t, c); ev.Kind != pushwire.EventPublication || string(ev.Data) != "missed" || ev.Position != pos {
+				t.Fatalf("got %+v, want the publication at %v", ev, pos)
+			}
+			if b.fail.Load() >= 0 {
+				t.Fatal("the broker's History never failed")
+			}
+		})
+	}
+}

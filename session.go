@@ -157,7 +157,14 @@ func (s *Session) received(typ MessageType, msg []byte) error {
 	}
 	switch e.T {
 	case kindSub:
-		if err := s.clientSubscribe(e.Topic, e.position()); err != nil {
+		err := s.clientSubscribe(e.Topic, e.position())
+		if errors.Is(err, errBroker) {
+			// Not a refusal: the client reconnects, here or to another
+			// node, and resumes every topic.
+			s.closeAsync(conn.CloseTryAgainLater, "broker unavailable")
+			return err
+		}
+		if err != nil {
 			s.sendControl(&envelope{T: kindErr, Topic: e.Topic, Reason: err.Error()})
 		}
 	case kindUnsub:
@@ -182,6 +189,11 @@ func (s *Session) clientSubscribe(topic string, since Position) error {
 	}
 	return s.subscribe(topic, since)
 }
+
+// errBroker marks a subscription that failed at the broker (Subscribe,
+// History), not one refused: a client's is not answered "err" but closed
+// with 1013, to reconnect and resume.
+var errBroker = errors.New("pushwire: broker unavailable")
 
 // ErrTooManyTopics is returned by a subscription past Options.MaxTopics.
 var ErrTooManyTopics = errors.New("pushwire: too many topics for one session")
@@ -217,7 +229,7 @@ func (s *Session) subscribe(name string, since Position) error {
 		s.mu.Lock()
 		delete(s.subs, name)
 		s.mu.Unlock()
-		return err
+		return fmt.Errorf("%w: %w", errBroker, err)
 	}
 	// Live publications wait in sub.pending while history is read.
 	pubs, latest, err := s.srv.broker.History(context.Background(), name, since, 0)
@@ -231,7 +243,7 @@ func (s *Session) subscribe(name string, since Position) error {
 		s.mu.Lock()
 		delete(s.subs, name)
 		s.mu.Unlock()
-		return err
+		return fmt.Errorf("%w: %w", errBroker, err)
 	case since != (Position{}):
 		s.srv.stats.recovered.Add(1)
 		for _, p := range pubs {
