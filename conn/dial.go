@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/pushwire/pushwire/deflate"
 	"github.com/pushwire/pushwire/handshake"
@@ -25,8 +26,12 @@ type DialOptions struct {
 	// TLSConfig is used for wss:// (cloned; ServerName defaults to the
 	// URL's host).
 	TLSConfig *tls.Config
-	// NetDialContext dials the TCP connection; default a net.Dialer.
+	// NetDialContext dials the TCP connection, to the server or its proxy;
+	// default a net.Dialer.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy chooses the proxy, as handshake.DialOptions.Proxy: nil means
+	// http.ProxyFromEnvironment; http://, https:// and socks5:// proxies.
+	Proxy func(*http.Request) (*url.URL, error)
 	// MaxHeaderBytes bounds the response's head (default 8 KiB).
 	MaxHeaderBytes int
 }
@@ -43,6 +48,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 			Subprotocols:   opts.Subprotocols,
 			TLSConfig:      opts.TLSConfig,
 			NetDialContext: opts.NetDialContext,
+			Proxy:          opts.Proxy,
 			MaxHeaderBytes: opts.MaxHeaderBytes,
 		}
 		o = &opts.Options

@@ -32,16 +32,27 @@ type DialOptions struct {
 	// TLSConfig is used for wss:// (cloned; ServerName defaults to the URL's
 	// host).
 	TLSConfig *tls.Config
-	// NetDialContext dials the TCP connection; default a net.Dialer.
+	// NetDialContext dials the TCP connection, to the server or its proxy;
+	// default a net.Dialer.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy returns the proxy to reach the server through, or nil to dial
+	// it directly, as http.Transport's Proxy does, given a request for the
+	// URL's http:// form (https:// for wss://). An http:// or https:// proxy
+	// is asked to CONNECT, a socks5:// (or socks5h://) proxy to connect,
+	// host names resolved by the proxy; the proxy URL's user and password
+	// are sent as its credentials. nil means http.ProxyFromEnvironment
+	// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY: loopback is never proxied); a
+	// function returning nil, nil dials directly.
+	Proxy func(*http.Request) (*url.URL, error)
 	// MaxHeaderBytes bounds the response's status line and header fields.
 	// Default DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 }
 
-// Dial connects to a ws:// or wss:// URL (default ports 80 and 443) and
-// runs the client handshake. ctx bounds the dial, the TLS handshake and the
-// WebSocket handshake, not the connection returned.
+// Dial connects to a ws:// or wss:// URL (default ports 80 and 443), through
+// a proxy if opts.Proxy names one, and runs the client handshake. ctx bounds
+// the dial, the proxy's tunnel, the TLS handshake and the WebSocket
+// handshake, not the connection returned.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (net.Conn, Result, error) {
 	if opts == nil {
 		opts = &DialOptions{}
@@ -57,12 +68,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (net.Conn, Resu
 			port = "443"
 		}
 	}
-	dial := opts.NetDialContext
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	nc, err := dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	nc, err := dialTCP(ctx, u, net.JoinHostPort(u.Hostname(), port), opts)
 	if err != nil {
 		return nil, Result{}, err
 	}

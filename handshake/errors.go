@@ -68,6 +68,7 @@ var (
 	ErrProtocolNotOffered  = errors.New("server chose a subprotocol not offered")
 	ErrExtensionNotOffered = errors.New("server accepted an extension not offered")
 	ErrExtensionCheck      = errors.New("CheckExtensions refused the accepted extensions")
+	ErrProxy               = errors.New("proxy did not open a tunnel") // Status: an HTTP proxy's answer
 )
 
 func fail(status int, rule error, detail string) *Error {
