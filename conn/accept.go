@@ -3,6 +3,7 @@ package conn
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/pushwire/pushwire/deflate"
@@ -19,6 +20,9 @@ type AcceptOptions struct {
 	// (path.Match patterns such as "*.example.com"). By default a browser's
 	// request from another origin is refused with 403.
 	OriginPatterns []string
+	// TrustedProxies are reverse proxies whose forwarding headers name the
+	// host the client asked for, in place of Host (handshake.OriginPolicy).
+	TrustedProxies []netip.Prefix
 	// CheckOrigin, if set, replaces the origin policy.
 	CheckOrigin func(r *http.Request) bool
 	// Header holds extra response headers.
@@ -89,6 +93,7 @@ func serverOptions(opts *AcceptOptions) (*handshake.ServerOptions, *negotiation)
 		neg.cfg = opts.Compression
 		so.Subprotocols = opts.Subprotocols
 		so.OriginPatterns = opts.OriginPatterns
+		so.TrustedProxies = opts.TrustedProxies
 		so.CheckOrigin = opts.CheckOrigin
 		so.Header = opts.Header
 		so.Timeout = opts.HandshakeTimeout

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 
 	"github.com/pushwire/pushwire/handshake"
@@ -85,4 +86,22 @@ func ExampleDial() {
 		fmt.Println(herr.Status)
 	}
 	// Output: 404
+}
+
+// Behind a reverse proxy that rewrites Host, the origin policy compares
+// the page's origin with the host the proxy forwarded, believed only from
+// the proxy's address.
+func ExampleOriginPolicy() {
+	p := handshake.OriginPolicy{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	r := httptest.NewRequest("GET", "http://10.0.0.7:8080/ws", nil)
+	r.Header.Set("Origin", "https://push.example.com")
+	r.Header.Set("X-Forwarded-Host", "push.example.com")
+
+	r.RemoteAddr = "10.0.0.2:51000" // the proxy
+	fmt.Println(p.Check(r))
+	r.RemoteAddr = "192.0.2.1:51000" // anyone else
+	fmt.Println(p.Check(r))
+	// Output:
+	// <nil>
+	// origin not allowed: origin host "push.example.com" is neither the Host "10.0.0.7:8080" nor allowed by the origin patterns; the request carries X-Forwarded-Host "push.example.com" from 192.0.2.1:51000, not a trusted proxy
 }

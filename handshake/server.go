@@ -8,8 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +29,11 @@ type ServerOptions struct {
 	// origin's host equals the Host header (same origin); a request without
 	// one, from a client that is not a browser, is accepted. OriginPatterns
 	// allows more origin hosts, as case-insensitive path.Match patterns such
-	// as "*.example.com" or "example.com:8080".
+	// as "*.example.com" or "example.com:8080". TrustedProxies are reverse
+	// proxies whose forwarding headers name the host instead of Host. See
+	// OriginPolicy.
 	OriginPatterns []string
+	TrustedProxies []netip.Prefix
 	// CheckOrigin, if set, replaces the policy above.
 	CheckOrigin func(r *http.Request) bool
 	// Extensions receives the client's offers, in order, and returns those to
@@ -322,8 +325,8 @@ func check(r *http.Request, opts *ServerOptions, dst []byte) (Result, []byte, *E
 	if len(keys) != 1 || !validKey(keys[0]) {
 		return Result{}, nil, fail(http.StatusBadRequest, ErrKey, "")
 	}
-	if !originAllowed(r, opts) {
-		return Result{}, nil, fail(http.StatusForbidden, ErrOrigin, "")
+	if err := checkOrigin(r, opts); err != nil {
+		return Result{}, nil, err
 	}
 	protos, err := ParseProtocols(h["Sec-Websocket-Protocol"])
 	if err != nil {
@@ -386,44 +389,19 @@ func choose(ours, offered []string) string {
 	return ""
 }
 
-// originAllowed applies the origin policy of opts.
-func originAllowed(r *http.Request, opts *ServerOptions) bool {
+// checkOrigin applies the origin policy of opts.
+func checkOrigin(r *http.Request, opts *ServerOptions) *Error {
 	if opts.CheckOrigin != nil {
-		return opts.CheckOrigin(r)
-	}
-	return SameOrigin(r, opts.OriginPatterns)
-}
-
-// SameOrigin is the default origin policy: it allows a request without an
-// Origin header, or whose origin's host is the request's Host or matches one
-// of patterns (path.Match patterns such as "*.example.com"). Browsers always
-// send Origin, so a request without one does not come from a page that could
-// ride on the user's cookies.
-func SameOrigin(r *http.Request, patterns []string) bool {
-	origins := r.Header["Origin"]
-	switch len(origins) {
-	case 0:
-		return true
-	case 1:
-	default:
-		return false
-	}
-	// A serialized origin is scheme "://" host [":" port]; "null" and
-	// anything else has no host to match.
-	_, host, ok := strings.Cut(origins[0], "://")
-	if !ok || host == "" || strings.ContainsAny(host, "/?#") {
-		return false
-	}
-	if strings.EqualFold(host, r.Host) {
-		return true
-	}
-	host = strings.ToLower(host)
-	for _, p := range patterns {
-		if ok, _ := path.Match(strings.ToLower(p), host); ok {
-			return true
+		if !opts.CheckOrigin(r) {
+			return fail(http.StatusForbidden, ErrOrigin, "CheckOrigin refused "+strconv.Quote(r.Header.Get("Origin")))
 		}
+		return nil
 	}
-	return false
+	p := OriginPolicy{Patterns: opts.OriginPatterns, TrustedProxies: opts.TrustedProxies}
+	if why := p.refusal(r); why != "" {
+		return fail(http.StatusForbidden, ErrOrigin, why)
+	}
+	return nil
 }
 
 var (

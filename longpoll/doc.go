@@ -69,7 +69,8 @@
 //
 // Every answer carries Cache-Control: no-store and is flushed at once. The
 // origin policy is WebSocket's: a request without Origin is allowed, one
-// with an Origin whose host is not the request's Host (nor matches
-// Options.OriginPatterns, or Options.CheckOrigin says no) gets 403. No CORS
+// with an Origin whose host is not the request's Host (nor the host a proxy
+// of Options.TrustedProxies forwarded, nor matches Options.OriginPatterns,
+// or Options.CheckOrigin says no) gets 403 saying why. No CORS
 // header is sent unless Options.CORS is set.
 package longpoll

@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strconv"
@@ -47,8 +49,10 @@ type Options struct {
 	// MaxBody bounds a send request's body (413 past it). Default 1 MiB.
 	MaxBody int64
 	// The origin policy, as for WebSocket: same origin by default, plus
-	// OriginPatterns (path.Match on the origin's host), or CheckOrigin.
+	// OriginPatterns (path.Match on the origin's host), the host forwarded
+	// by TrustedProxies (see handshake.OriginPolicy), or CheckOrigin.
 	OriginPatterns []string
+	TrustedProxies []netip.Prefix
 	CheckOrigin    func(r *http.Request) bool
 	// CORS lets pages of the origins the policy allows, other than the
 	// handler's own, use it: their requests are answered with
@@ -144,8 +148,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(clientJS)
 		return
 	}
-	if !h.originAllowed(r) {
-		h.refuse(w, r, http.StatusForbidden, handshake.ErrOrigin)
+	if err := h.checkOrigin(r); err != nil {
+		h.refuse(w, r, http.StatusForbidden, err)
 		return
 	}
 	if h.opts.CORS && r.Header.Get("Origin") != "" {
@@ -338,11 +342,15 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, err
 	http.Error(w, "longpoll: "+err.Error(), status)
 }
 
-func (h *Handler) originAllowed(r *http.Request) bool {
+func (h *Handler) checkOrigin(r *http.Request) error {
 	if h.opts.CheckOrigin != nil {
-		return h.opts.CheckOrigin(r)
+		if !h.opts.CheckOrigin(r) {
+			return fmt.Errorf("%w: CheckOrigin refused %q", handshake.ErrOrigin, r.Header.Get("Origin"))
+		}
+		return nil
 	}
-	return handshake.SameOrigin(r, h.opts.OriginPatterns)
+	p := handshake.OriginPolicy{Patterns: h.opts.OriginPatterns, TrustedProxies: h.opts.TrustedProxies}
+	return p.Check(r)
 }
 
 // Session is the server's side of one long-polling client. It satisfies
