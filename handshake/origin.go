@@ -20,9 +20,8 @@ import (
 // one of TrustedProxies: then it is the host the proxy forwarded, from the
 // last host= of Forwarded (RFC 7239) or else the last X-Forwarded-Host. A
 // reverse proxy that rewrites Host (httputil.ReverseProxy's default, nginx
-// with proxy_pass to an address) must send one of them: nginx
-// `proxy_set_header X-Forwarded-Host $http_host;`, Caddy and Traefik do by
-// default.
+// with proxy_pass to an address) must send one of them, as nginx does
+// with `proxy_set_header X-Forwarded-Host $http_host;`.
 type OriginPolicy struct {
 	// Patterns allow more origin hosts, as case-insensitive path.Match
 	// patterns such as "*.example.com" or "example.com:8080".
