@@ -17,8 +17,12 @@ type Extension struct {
 // value. Quoted-string values are kept unquoted.
 type Param struct{ Name, Value string }
 
+// maxEmptyElements is how many empty list elements a header may have:
+// enough for senders that join lists carelessly, too few to cost anything.
+const maxEmptyElements = 16
+
 var (
-	errEmptyElement = errors.New("empty list element")
+	errEmptyElement = errors.New("too many empty list elements")
 	errToken        = errors.New("expected a token")
 	errQuoted       = errors.New("bad quoted-string")
 	errValue        = errors.New("quoted value is not a token")
@@ -131,6 +135,7 @@ type extBlock struct {
 func parseExtensions(values []string, keep bool) ([]Extension, error) {
 	var out []Extension
 	var first *extBlock
+	empty := 0
 	for _, s := range values {
 		for {
 			var ext Extension
@@ -141,10 +146,19 @@ func parseExtensions(values []string, keep bool) ([]Extension, error) {
 				out, ext.Params = first.ext[:0:1], first.params[:0:len(first.params)]
 			}
 			if ext.Name, s = token(skipOWS(s)); ext.Name == "" {
-				if s = skipOWS(s); s == "" || s[0] == ',' {
+				// An empty element: RFC 9110 5.6.1.2 asks to ignore a
+				// reasonable number of them.
+				if s = skipOWS(s); s != "" && s[0] != ',' {
+					return nil, errToken
+				}
+				if empty++; empty > maxEmptyElements {
 					return nil, errEmptyElement
 				}
-				return nil, errToken
+				if s == "" {
+					break
+				}
+				s = s[1:]
+				continue
 			}
 			for s = skipOWS(s); s != "" && s[0] == ';'; s = skipOWS(s) {
 				var p Param
@@ -182,6 +196,9 @@ func parseExtensions(values []string, keep bool) ([]Extension, error) {
 			}
 			s = s[1:]
 		}
+	}
+	if len(out) == 0 {
+		return nil, nil // first's array, unused
 	}
 	return out, nil
 }
@@ -241,14 +258,22 @@ func checkExtensions(exts []Extension) error {
 // ParseExtensions, and runs in time linear in the input.
 func ParseProtocols(values []string) ([]string, error) {
 	var out []string
+	empty := 0
 	for _, s := range values {
 		for {
 			var p string
 			if p, s = token(skipOWS(s)); p == "" {
-				if s = skipOWS(s); s == "" || s[0] == ',' {
+				if s = skipOWS(s); s != "" && s[0] != ',' {
+					return nil, errToken
+				}
+				if empty++; empty > maxEmptyElements {
 					return nil, errEmptyElement
 				}
-				return nil, errToken
+				if s == "" {
+					break
+				}
+				s = s[1:]
+				continue
 			}
 			out = append(out, p)
 			if s = skipOWS(s); s == "" {
