@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -31,17 +32,24 @@ func TestBrowser(t *testing.T) {
 	rows := []struct {
 		name, query   string
 		refuseLater   bool // refuse WebSocket once the page is on it
+		proxied       bool // the page comes through a Host-rewriting reverse proxy
 		wantTransport string
 	}{
-		{"websocket", "", false, "WebSocket"},
-		{"forced long polling", "&transport=longpoll", false, "long polling"},
-		{"plain polling", "&transport=polling", false, "plain polling"},
-		{"websocket, reconnected", "&reconnect=1", false, "WebSocket"},
-		{"websocket refused mid-session", "&reconnect=1", true, "long polling"},
+		{"websocket", "", false, false, "WebSocket"},
+		{"forced long polling", "&transport=longpoll", false, false, "long polling"},
+		{"plain polling", "&transport=polling", false, false, "plain polling"},
+		{"websocket, reconnected", "&reconnect=1", false, false, "WebSocket"},
+		{"websocket refused mid-session", "&reconnect=1", true, false, "long polling"},
+		{"websocket behind a reverse proxy", "", false, true, "WebSocket"},
+		{"long polling behind a reverse proxy", "&transport=longpoll", false, true, "long polling"},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			d, hs := startDemo(t, 100*time.Millisecond)
+			d, hs := startDemo(t, 100*time.Millisecond, netip.MustParsePrefix("127.0.0.0/8"))
+			page := hs.URL
+			if r.proxied {
+				page = reverseProxy(t, hs.URL).URL
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			listener, err := pushwire.Dial(ctx, hs.URL+"/push/", &pushwire.ClientOptions{Topics: []string{"chat"}, Transport: "longpoll"})
@@ -59,7 +67,7 @@ func TestBrowser(t *testing.T) {
 			cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
 				"--disable-quic", "--no-first-run", "--disable-background-networking",
 				"--disable-component-update", "--disable-sync", "--user-data-dir="+profile,
-				"--remote-debugging-port=0", hs.URL+"/?say=probe"+r.query)
+				"--remote-debugging-port=0", page+"/?say=probe"+r.query)
 			// Its own process group, so that its helper processes end with it.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			if err := cmd.Start(); err != nil {

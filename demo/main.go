@@ -4,7 +4,9 @@
 // WebSocket, or long polling when WebSocket does not get through (force it
 // with ?transport=longpoll, plain polling with ?transport=polling, or start
 // the server with -no-websocket to refuse upgrades as a hostile proxy
-// would). The page's "reconnect" button drops
+// would). Behind a reverse proxy that rewrites Host, name the proxy with
+// -trusted-proxies so that its forwarding headers count for the origin
+// check. The page's "reconnect" button drops
 // its connection while ticks keep coming: it resumes where it stopped and
 // shows that no tick was missed.
 //
@@ -17,6 +19,7 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,6 +29,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/longpoll"
 )
 
 //go:embed index.html
@@ -34,11 +38,16 @@ var static embed.FS
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	noWS := flag.Bool("no-websocket", false, "refuse WebSocket upgrades, as a proxy that strips them would")
+	proxies := flag.String("trusted-proxies", "", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-Host/Proto and Forwarded headers are believed")
 	flag.Parse()
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		log.Fatalf("-trusted-proxies: %v", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	d := newDemo()
+	d := newDemo(trusted)
 	d.noWebSocket.Store(*noWS)
 	go d.tick(ctx, time.Second)
 	hs := &http.Server{Addr: *addr, Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
@@ -70,15 +79,19 @@ type demo struct {
 	noWebSocket atomic.Bool // refuse upgrades, as a proxy that strips them would
 }
 
-func newDemo() *demo {
+// newDemo makes the push server; trusted are the reverse proxies in front
+// of it, if any.
+func newDemo(trusted []netip.Prefix) *demo {
 	d := &demo{}
 	d.srv = pushwire.NewServer(pushwire.Options{
 		// Compression without context takeover: a publication is
 		// compressed once for every page.
 		WebSocket: &conn.AcceptOptions{
-			Options:     conn.Options{ReadLimit: 4096, PingInterval: 30 * time.Second},
-			Compression: &deflate.Config{ServerNoContextTakeover: true, ClientNoContextTakeover: true},
+			Options:        conn.Options{ReadLimit: 4096, PingInterval: 30 * time.Second},
+			Compression:    &deflate.Config{ServerNoContextTakeover: true, ClientNoContextTakeover: true},
+			TrustedProxies: trusted,
 		},
+		LongPoll: &longpoll.Options{TrustedProxies: trusted},
 		OnRefuse: func(r *http.Request, err error) {
 			log.Printf("refused %s from %s: %v", r.URL.Path, r.RemoteAddr, err)
 		},
@@ -93,6 +106,32 @@ func newDemo() *demo {
 		},
 	})
 	return d
+}
+
+// parsePrefixes reads a comma-separated list of addresses (one host each)
+// and prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func now() string { return time.Now().Format("15:04:05") }
