@@ -157,7 +157,10 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 		subscribers, topics, messages = 200, 10, 10_000
 		lifetime = 300 * time.Millisecond
 	}
-	srv := pushwire.NewServer(pushwire.Options{History: pushwire.History{Messages: messages}, MaxQueue: 1 << 16, MaxQueueBytes: 64 << 20})
+	// History holds the whole run, readies included: a client whose every
+	// connection is cut before its first message (a loaded machine) can
+	// fall any distance behind, and must still recover.
+	srv := pushwire.NewServer(pushwire.Options{History: pushwire.History{Messages: 1 << 20}, MaxQueue: 1 << 16, MaxQueueBytes: 64 << 20})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,9 +184,8 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 		names[i] = "t" + strconv.Itoa(i)
 	}
 	type result struct {
-		got  map[string][]int
-		lost int
-		err  error
+		got map[string][]int
+		err error
 	}
 	results := make(chan result, subscribers)
 	ready := make(chan struct{}, subscribers)
@@ -211,7 +213,10 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 				}
 				switch ev.Kind {
 				case pushwire.EventLost:
-					r.lost++
+					// The rest of the topic will not come: fail now, not
+					// at the test's deadline.
+					r.err = fmt.Errorf("after %d of %d: lost %s, resuming at %+v: %s", seen, want, ev.Topic, ev.Position, ev.Reason)
+					return
 				case pushwire.EventPublication:
 					if string(ev.Data) == "ready" {
 						if !signalled {
@@ -258,13 +263,11 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 			time.Sleep(10 * time.Millisecond) // a stream, not one burst
 		}
 	}
-	var lost int
 	for range subscribers {
 		r := <-results
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		lost += r.lost
 		for _, name := range names {
 			got := r.got[name]
 			for i, n := range got {
@@ -281,11 +284,8 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 		c.Close()
 	}
 	st := srv.Stats()
-	t.Logf("%d subscribers x %d topics x %d messages in %v: %d cuts, %d resumes recovered, %d failed, lost events %d",
-		subscribers, topics, messages, time.Since(start), fl.cuts.Load(), st.Recoveries, st.RecoveriesFailed, lost)
-	if lost > 0 {
-		t.Errorf("%d lost events: history covers the whole run", lost)
-	}
+	t.Logf("%d subscribers x %d topics x %d messages in %v: %d cuts, %d resumes recovered, %d failed",
+		subscribers, topics, messages, time.Since(start), fl.cuts.Load(), st.Recoveries, st.RecoveriesFailed)
 	if fl.cuts.Load() == 0 {
 		t.Error("no connection was cut: the test proved nothing")
 	}
