@@ -171,13 +171,22 @@ func inflateError(err error) error {
 // writeCompressed sends p compressed, as one frame with RSV1 set. The caller
 // holds frameMu, so that messages go out in the order they were compressed.
 func (c *Conn) writeCompressed(ctx context.Context, op frame.Opcode, p []byte) error {
+	if err := c.wctx.arm(ctx); err != nil {
+		return err
+	}
+	return c.wctx.result(c.compressFrame(op, p))
+}
+
+// compressFrame compresses p and writes it as one frame. The caller holds
+// frameMu.
+func (c *Conn) compressFrame(op frame.Opcode, p []byte) error {
 	cd := c.codec
 	c.compressing()
 	var err error
 	if cd.zout, err = cd.comp.Compress(cd.zout[:0], p); err != nil {
 		return err
 	}
-	err = c.writeFrameContext(ctx, frame.Header{Fin: true, Rsv: frame.Rsv1, Op: op}, cd.zout)
+	err = c.writeFrame(frame.Header{Fin: true, Rsv: frame.Rsv1, Op: op}, cd.zout)
 	if cap(cd.zout) > 64<<10 {
 		cd.zout = nil
 	}

@@ -58,6 +58,7 @@ type Conn struct {
 	frameFree  lazyChan    // tokens for frameMu's waiters, made by the first
 	streaming  bool        // under frameMu
 	largeWrite bool        // held frames filled wbuf: the next one is large
+	batching   bool        // WritePrepared holds its frames in wbuf
 	server     bool        // our role, set once (here, where a byte was free)
 	closeSent  atomic.Bool // a close frame is out or on its way; any side reads it
 	readerIdle atomic.Bool // the reader waits on an idle socket, its buffers released

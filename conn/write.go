@@ -133,6 +133,10 @@ func (c *Conn) writeFrame(h frame.Header, p []byte) error {
 		if h.Masked {
 			mask.XOR(b[len(b)-len(p):], h.Key, 0)
 		}
+		if c.batching {
+			c.wbuf = b // writeBatch sends it
+			return nil
+		}
 		if c.opts.CoalesceWrites && !h.Op.IsControl() {
 			c.wbuf = b
 			if !c.held.Load() { // set since the last send: no store needed
