@@ -386,11 +386,19 @@ func (s *Session) dropOldest(n int) {
 	}
 }
 
+// Bounds of what the writer hands to a WebSocket in one call: a batch
+// goes out in as few system calls as it fits (conn.WritePrepared).
+const (
+	batchMessages = 64
+	batchBytes    = 64 << 10
+)
+
 // writeLoop writes what the queue holds, and returns once it is empty: a
 // goroutine per burst rather than one parked per session, whose stack
 // (grown to 4 KiB by a write) an idle subscriber would keep.
 func (s *Session) writeLoop() {
 	defer s.srv.wg.Done()
+	var batch [batchMessages]*conn.PreparedMessage
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.ended {
@@ -399,17 +407,28 @@ func (s *Session) writeLoop() {
 			s.mu.Unlock()
 			return
 		}
-		o := s.queue[0]
-		s.queue[0] = outgoing{}
-		s.queue = s.queue[1:]
-		n := len(o.msg.pm.Payload())
-		s.bytes -= n
-		if o.forced {
-			s.forcedN--
-			s.forcedBytes -= n
+		// Long polling batches its answers itself: one at a time there.
+		limit := 1
+		if s.ws != nil {
+			limit = batchMessages
 		}
+		k, n := 0, 0
+		for k < len(s.queue) && k < limit && (k == 0 || n+len(s.queue[k].msg.pm.Payload()) <= batchBytes) {
+			o := s.queue[k]
+			size := len(o.msg.pm.Payload())
+			batch[k] = o.msg.pm
+			n += size
+			if o.forced {
+				s.forcedN--
+				s.forcedBytes -= size
+			}
+			s.queue[k] = outgoing{}
+			k++
+		}
+		s.queue = s.queue[k:]
+		s.bytes -= n
 		s.mu.Unlock()
-		if err := s.write(o.msg); err != nil {
+		if err := s.write(batch[:k]); err != nil {
 			s.mu.Lock()
 			s.writing = false
 			s.mu.Unlock()
@@ -417,20 +436,23 @@ func (s *Session) writeLoop() {
 			s.abort() // ends the reader, and so run
 			return
 		}
-		s.srv.stats.msgsOut.Add(1)
+		clear(batch[:k])
+		s.srv.stats.msgsOut.Add(uint64(k))
 		s.srv.stats.bytesOut.Add(uint64(n))
 	}
 }
 
-func (s *Session) write(m *outMessage) error {
+// write sends pms: over WebSocket in one call, over long polling the one
+// message.
+func (s *Session) write(pms []*conn.PreparedMessage) error {
 	if s.ws != nil {
 		// Its Options.WriteTimeout bounds the write, with no context to
 		// make (4 allocations a delivery).
-		return s.ws.WritePrepared(context.Background(), m.pm)
+		return s.ws.WritePrepared(context.Background(), pms...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
 	defer cancel()
-	return s.mc.WriteMessage(ctx, m.pm.Type(), m.pm.Payload())
+	return s.mc.WriteMessage(ctx, pms[0].Type(), pms[0].Payload())
 }
 
 // Close closes the session with code and reason, after what is queued for
