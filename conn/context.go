@@ -92,22 +92,25 @@ func (w *ctxWatch) arm(ctx context.Context) error {
 }
 
 func (w *ctxWatch) armSlow(ctx context.Context) error {
-	if w.ctx != nil && w.keep && w.ctx == ctx {
-		if err := ctx.Err(); err != nil {
-			w.disarm()
-			return err
-		}
-		w.bound(ctx)
-		return nil
+	kept := w.ctx != nil && w.keep && w.ctx == ctx
+	if !kept {
+		w.unregister()
 	}
-	w.disarm()
 	if err := ctx.Err(); err != nil {
+		w.disarm()
 		return err
 	}
-	w.bound(ctx)
+	// A deadline moved by the last operation is replaced, not restored
+	// first: one change of the socket's deadline per write.
+	if !w.bound(ctx) {
+		w.restore()
+	}
+	if w.timeout > 0 {
+		w.moved = true // never left for arm's fast path, which does not bound
+	}
 	// A context with a deadline can be cancelled: asking for its Done
 	// channel would make one, which only a registration needs.
-	if _, due := ctx.Deadline(); !due && ctx.Done() == nil {
+	if _, due := ctx.Deadline(); kept || !due && ctx.Done() == nil {
 		return nil
 	}
 	if w.lazy {
@@ -119,10 +122,11 @@ func (w *ctxWatch) armSlow(ctx context.Context) error {
 }
 
 // bound moves a write's socket deadline to the context's or WriteTimeout's,
-// whichever comes first, when that is before the user's.
-func (w *ctxWatch) bound(ctx context.Context) {
+// whichever comes first, when that is before the user's. It reports whether
+// it moved it.
+func (w *ctxWatch) bound(ctx context.Context) bool {
 	if w.read {
-		return
+		return false
 	}
 	var due int64
 	t, fromCtx := ctx.Deadline()
@@ -134,18 +138,15 @@ func (w *ctxWatch) bound(ctx context.Context) {
 			due, fromCtx = d, false
 		}
 	}
-	if w.timeout > 0 {
-		// Never left for arm's fast path, which does not bound.
-		w.moved = true
-	}
 	if due == 0 {
-		return
+		return false
 	}
 	if user := w.userDeadline(); user != 0 && user <= due {
-		return
+		return false
 	}
 	w.setDeadline(time.Unix(0, due))
 	w.moved, w.ctxDue = true, fromCtx
+	return true
 }
 
 // register watches ctx: its cancellation moves the deadline into the past.
@@ -171,6 +172,11 @@ func (w *ctxWatch) blocking() {
 // context fired or a deadline moved it.
 func (w *ctxWatch) disarm() {
 	w.unregister()
+	w.restore()
+}
+
+// restore gives the socket the user's deadline back, if it was moved.
+func (w *ctxWatch) restore() {
 	if w.moved {
 		w.setDeadline(fromUnixNano(w.userDeadline()))
 		w.moved, w.ctxDue = false, false

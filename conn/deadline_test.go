@@ -209,3 +209,83 @@ func TestCloseAfterReaderCancelled(t *testing.T) {
 		t.Errorf("Close waited %v", took)
 	}
 }
+
+// deadlineConn counts the changes of its write deadline and keeps the last.
+type deadlineConn struct {
+	net.Conn
+	sets int
+	last time.Time
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.sets++
+	d.last = t
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// A bounded write changes the socket's write deadline once, not twice (the
+// last write's bound is replaced, not restored first), and a deadline the
+// user set that comes first stays the socket's.
+func TestWriteDeadlineChanges(t *testing.T) {
+	const writes = 10
+	user := time.Now().Add(time.Minute)
+	rows := []struct {
+		name     string
+		timeout  time.Duration
+		user     bool
+		ctx      func() (context.Context, func())
+		wantSets int
+		wantLast func(time.Time) bool
+	}{
+		{
+			name: "WriteTimeout", timeout: time.Hour,
+			ctx:      func() (context.Context, func()) { return bg, func() {} },
+			wantSets: writes,
+			wantLast: func(d time.Time) bool { return d.After(time.Now().Add(59 * time.Minute)) },
+		},
+		{
+			name:     "fresh context.WithTimeout",
+			ctx:      func() (context.Context, func()) { return context.WithTimeout(bg, time.Hour) },
+			wantSets: writes,
+			wantLast: func(d time.Time) bool { return d.After(time.Now().Add(59 * time.Minute)) },
+		},
+		{
+			name: "WriteTimeout after the user's deadline", timeout: time.Hour, user: true,
+			ctx:      func() (context.Context, func()) { return bg, func() {} },
+			wantLast: func(d time.Time) bool { return d.Equal(user) },
+		},
+		{
+			name: "context deadline after the user's", user: true,
+			ctx:      func() (context.Context, func()) { return context.WithTimeout(bg, time.Hour) },
+			wantLast: func(d time.Time) bool { return d.Equal(user) },
+		},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			a, b := tcpPair(t)
+			go io.Copy(io.Discard, b)
+			d := &deadlineConn{Conn: a}
+			c := conn.New(d, conn.Server, nil, &conn.Options{WriteTimeout: r.timeout})
+			defer a.Close()
+			if r.user {
+				c.SetWriteDeadline(user)
+			}
+			d.sets = 0
+			for range writes {
+				// Cancelled at the end: a registered watcher fires on
+				// cancel, which is not the write's change.
+				ctx, cancel := r.ctx()
+				defer cancel()
+				if err := c.WriteMessage(ctx, conn.Binary, []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r.wantSets > 0 && d.sets != r.wantSets {
+				t.Errorf("%d writes changed the deadline %d times, want %d", writes, d.sets, r.wantSets)
+			}
+			if !r.wantLast(d.last) {
+				t.Errorf("the socket's deadline is %v (the user's %v)", d.last, user)
+			}
+		})
+	}
+}
