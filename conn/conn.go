@@ -111,8 +111,6 @@ func newConn(nc net.Conn, role Role, buffered []byte, opts *Options, cd *codec) 
 	}
 	c.rctx.init(c, true)
 	c.wctx.init(c, false)
-	c.wctx.timeout = c.opts.WriteTimeout
-	c.wctx.moved = c.opts.WriteTimeout > 0 // see bound
 	if len(buffered) > 0 {
 		c.rbuf = make([]byte, max(c.opts.ReadBufferSize, len(buffered)))
 		c.w = copy(c.rbuf, buffered)

@@ -34,26 +34,37 @@ func fromUnixNano(n int64) time.Time {
 //
 // For writes, a deadline (the context's, or WriteTimeout's) needs no
 // watcher: it moves the socket's deadline for the operation. Over a raw
-// socket (lazy), the watcher that the context's cancellation needs is
-// registered only when a write would block (see socketWriter), so that a
-// fresh context.WithTimeout per write allocates nothing here.
+// socket (lazy), both wait until a write would block (see socketWriter):
+// the watcher that the context's cancellation needs is registered, and the
+// deadline moved, only then. A write the socket takes at once, the common
+// case, costs neither an allocation nor a change of the poller's timer.
 type ctxWatch struct {
 	c       *Conn
-	timeout time.Duration   // WriteTimeout, for writes
 	ctx     context.Context // armed and registered, or nil
 	pending context.Context // armed, registered only if the operation blocks
 	stop    func() bool
 	fire    func()
 	fired   chan struct{}
+	due     int64 // armed, the socket's deadline only if the operation blocks
 	read    bool
-	lazy    bool // register only when the operation blocks
+	lazy    bool // register and move the deadline only when the operation blocks
 	keep    bool // ctx may be compared, so kept across calls
+	slow    bool // arm and result must look: moved, or a WriteTimeout to apply
 	moved   bool // the socket's deadline is not the user's
-	ctxDue  bool // and it is the context's own deadline
+	ctxDue  bool // the bound (due or moved) is the context's own deadline
 }
 
 func (w *ctxWatch) init(c *Conn, read bool) {
 	w.c, w.read = c, read
+	w.slow = w.timeout() > 0
+}
+
+// timeout is WriteTimeout, for writes.
+func (w *ctxWatch) timeout() time.Duration {
+	if w.read {
+		return 0
+	}
+	return w.c.opts.WriteTimeout
 }
 
 // prepare makes what a registration needs, on first use: most connections
@@ -85,7 +96,7 @@ func (w *ctxWatch) userDeadline() int64 {
 
 // arm prepares an operation under ctx; it fails if ctx is already done.
 func (w *ctxWatch) arm(ctx context.Context) error {
-	if w.ctx == nil && !w.moved && ctx == context.Background() {
+	if w.ctx == nil && !w.slow && ctx == context.Background() {
 		return nil // the common case, kept small enough to inline
 	}
 	return w.armSlow(ctx)
@@ -100,19 +111,13 @@ func (w *ctxWatch) armSlow(ctx context.Context) error {
 		w.disarm()
 		return err
 	}
-	// A deadline moved by the last operation is replaced, not restored
-	// first: one change of the socket's deadline per write.
-	if !w.bound(ctx) {
-		w.restore()
-	}
-	if w.timeout > 0 {
-		w.moved = true // never left for arm's fast path, which does not bound
-	}
+	w.bound(ctx)
 	// A context with a deadline can be cancelled: asking for its Done
 	// channel would make one, which only a registration needs.
 	if _, due := ctx.Deadline(); kept || !due && ctx.Done() == nil {
 		return nil
 	}
+	w.slow = true
 	if w.lazy {
 		w.pending = ctx
 		return nil
@@ -121,32 +126,38 @@ func (w *ctxWatch) armSlow(ctx context.Context) error {
 	return nil
 }
 
-// bound moves a write's socket deadline to the context's or WriteTimeout's,
-// whichever comes first, when that is before the user's. It reports whether
-// it moved it.
-func (w *ctxWatch) bound(ctx context.Context) bool {
-	if w.read {
-		return false
-	}
+// bound gives a write the context's deadline or WriteTimeout's, whichever
+// comes first, when that is before the user's: at once, or when the write
+// blocks (lazy). A deadline the last operation moved is replaced, not
+// restored first: one change of the socket's deadline at most.
+func (w *ctxWatch) bound(ctx context.Context) {
 	var due int64
 	t, fromCtx := ctx.Deadline()
-	if fromCtx {
+	if w.read {
+		fromCtx = false // a read's context is watched, not its deadline
+	} else if fromCtx {
 		due = t.UnixNano()
 	}
-	if w.timeout > 0 {
-		if d := time.Now().Add(w.timeout).UnixNano(); due == 0 || d < due {
+	if timeout := w.timeout(); timeout > 0 {
+		if d := time.Now().Add(timeout).UnixNano(); due == 0 || d < due {
 			due, fromCtx = d, false
 		}
 	}
 	if due == 0 {
-		return false
+		w.restore()
+		return
 	}
 	if user := w.userDeadline(); user != 0 && user <= due {
-		return false
+		w.restore()
+		return
+	}
+	w.slow, w.ctxDue = true, fromCtx
+	if w.lazy && !w.moved {
+		w.due = due
+		return
 	}
 	w.setDeadline(time.Unix(0, due))
-	w.moved, w.ctxDue = true, fromCtx
-	return true
+	w.moved = true
 }
 
 // register watches ctx: its cancellation moves the deadline into the past.
@@ -159,9 +170,13 @@ func (w *ctxWatch) register(ctx context.Context) {
 	w.stop = context.AfterFunc(ctx, w.fire)
 }
 
-// blocking is called when the operation is about to wait: a pending
-// context is watched from now on.
+// blocking is called when the operation is about to wait: its deadline
+// goes on the socket, and a pending context is watched from now on.
 func (w *ctxWatch) blocking() {
+	if w.due != 0 {
+		w.setDeadline(time.Unix(0, w.due))
+		w.due, w.moved = 0, true
+	}
 	if ctx := w.pending; ctx != nil {
 		w.pending = nil
 		w.register(ctx)
@@ -179,8 +194,9 @@ func (w *ctxWatch) disarm() {
 func (w *ctxWatch) restore() {
 	if w.moved {
 		w.setDeadline(fromUnixNano(w.userDeadline()))
-		w.moved, w.ctxDue = false, false
 	}
+	w.due, w.moved, w.ctxDue = 0, false, false
+	w.slow = w.timeout() > 0 || w.ctx != nil
 }
 
 // unregister drops the registration, if any.
@@ -189,7 +205,7 @@ func (w *ctxWatch) unregister() {
 	if w.ctx != nil {
 		if !w.stop() {
 			<-w.fired
-			w.moved = true
+			w.moved, w.slow = true, true
 		}
 		w.ctx, w.stop = nil, nil
 	}
@@ -198,13 +214,14 @@ func (w *ctxWatch) unregister() {
 // result ends an operation: if the context ended, its error replaces the
 // deadline's.
 func (w *ctxWatch) result(err error) error {
-	if w.ctx == nil && w.pending == nil && !w.moved {
+	if w.ctx == nil && !w.slow {
 		return err
 	}
 	return w.resultSlow(err)
 }
 
 func (w *ctxWatch) resultSlow(err error) error {
+	w.due = 0 // not reached: the operation did not block
 	ctx := w.ctx
 	if ctx == nil {
 		ctx = w.pending
@@ -216,16 +233,21 @@ func (w *ctxWatch) resultSlow(err error) error {
 		}
 		return err
 	}
-	// Nothing fired. A kept registration stays for the next call with ctx;
-	// a moved deadline stays until the next operation's arm sets its own
-	// or restores the user's, so that a write under a fresh deadline costs
-	// one change of the socket's deadline, not two.
+	// Nothing fired. A kept registration stays for the next call with ctx.
+	// Unless lazy, a moved deadline stays until the next operation's arm
+	// sets its own or restores the user's: one change of the socket's
+	// deadline per write, not two.
 	if ctx != nil && (w.ctx == nil || !w.keep) {
 		w.unregister()
 	}
-	if w.ctxDue && err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+	if w.ctxDue && w.moved && err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		// The socket's deadline, which was the context's, came first.
-		return context.DeadlineExceeded
+		err = context.DeadlineExceeded
+	}
+	if w.lazy && w.moved {
+		// It blocked: the user's deadline goes back now, so that the next
+		// write the socket takes at once moves nothing.
+		w.restore()
 	}
 	return err
 }

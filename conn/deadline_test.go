@@ -289,3 +289,50 @@ func TestWriteDeadlineChanges(t *testing.T) {
 		})
 	}
 }
+
+// Over a raw socket a write's bound goes on the socket only if the write
+// blocks, and comes off when it ends: a write the socket takes at once
+// leaves the poller's timer alone.
+func TestWriteDeadlineOnlyWhenBlocked(t *testing.T) {
+	rows := []struct {
+		name string
+		opts conn.Options
+		ctx  func() (context.Context, func())
+	}{
+		{"WriteTimeout", conn.Options{WriteTimeout: time.Hour}, func() (context.Context, func()) { return bg, func() {} }},
+		{"context.WithTimeout", conn.Options{}, func() (context.Context, func()) { return context.WithTimeout(bg, time.Hour) }},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			a, b := tcpPair(t)
+			a.(*net.TCPConn).SetWriteBuffer(16 << 10)
+			b.(*net.TCPConn).SetReadBuffer(16 << 10)
+			c := conn.New(a, conn.Server, nil, &r.opts)
+			write := func(size int) {
+				t.Helper()
+				ctx, cancel := r.ctx()
+				defer cancel()
+				if err := c.WriteMessage(ctx, conn.Binary, make([]byte, size)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(100)
+			if conn.WriteDeadlineMoved(c) {
+				t.Fatal("a write the socket took at once moved its deadline")
+			}
+			// 4 MiB cannot go out before the peer reads: the write blocks.
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				io.Copy(io.Discard, b)
+			}()
+			write(4 << 20)
+			if conn.WriteDeadlineMoved(c) {
+				t.Fatal("a write that blocked left its deadline on the socket")
+			}
+			write(100)
+			if conn.WriteDeadlineMoved(c) {
+				t.Fatal("the write after a blocked one moved the socket's deadline")
+			}
+		})
+	}
+}

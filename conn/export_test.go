@@ -25,3 +25,11 @@ func HoldsWriteBuffer(c *Conn) bool {
 	defer c.frameMu.Unlock()
 	return c.wbuf != nil
 }
+
+// WriteDeadlineMoved reports whether c's socket holds a write deadline
+// other than the user's.
+func WriteDeadlineMoved(c *Conn) bool {
+	c.frameMu.Lock()
+	defer c.frameMu.Unlock()
+	return c.wctx.moved
+}
