@@ -5,9 +5,10 @@ import "sync"
 // topic is a topic some sessions of this node subscribe to: one broker
 // subscription, fanned out to them.
 type topic struct {
-	name string
-	mu   sync.Mutex
-	subs map[*subscription]struct{}
+	name    string
+	mu      sync.Mutex
+	subs    map[*subscription]struct{}
+	writers []*Session // deliver's: the writers it starts once all is queued
 	// ready is closed once the broker subscription is made (cancel) or
 	// failed (err): Subscribe runs outside Server.mu, since a distributed
 	// broker may take round trips, a failover's worth at worst.
@@ -135,8 +136,15 @@ func (s *Server) deliver(t *topic, p Publication) {
 		if *m == nil {
 			*m = sub.sess.encode(p)
 		}
-		sub.sess.enqueue(*m, t.name, false)
+		if start, _ := sub.sess.queueOut(*m, t.name, false); start {
+			t.writers = append(t.writers, sub.sess)
+		}
 	}
+	for i, sess := range t.writers {
+		go sess.writeLoop()
+		t.writers[i] = nil
+	}
+	t.writers = t.writers[:0]
 }
 
 // goLive ends sub's replay: the live publications that came meanwhile and
