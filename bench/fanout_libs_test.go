@@ -45,6 +45,8 @@ type fanoutServer struct {
 	// stop waits for the server's connections to end (the subscribers
 	// have gone) and stops it.
 	stop func()
+	// slowDisconnects, if set, counts the subscribers closed as slow.
+	slowDisconnects func() uint64
 }
 
 // fanoutQueue is the messages each connection of the registries below
@@ -84,6 +86,7 @@ func pushwireFanout(ln net.Listener, m compMode) *fanoutServer {
 			srv.Shutdown(context.Background())
 			hs.stop()
 		},
+		slowDisconnects: func() uint64 { return srv.Stats().SlowDisconnects },
 	}
 }
 

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"net"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,8 @@ const (
 	envFanoutURL  = "PUSHWIRE_BENCH_FANOUT_URL"
 	envFanoutSubs = "PUSHWIRE_BENCH_FANOUT_SUBS"
 	envFanoutMode = "PUSHWIRE_BENCH_FANOUT_MODE"
+	// The first so many subscribers never read (see BenchmarkSlowConsumer).
+	envFanoutStalled = "PUSHWIRE_BENCH_FANOUT_STALLED"
 )
 
 const (
@@ -63,16 +67,18 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	for _, n := range []int{1000, 10000} {
 		for _, l := range fanoutLibs {
-			b.Run(fmt.Sprintf("%d/%s", n, l.name), func(b *testing.B) { fanout(b, l, n) })
+			b.Run(fmt.Sprintf("%d/%s", n, l.name), func(b *testing.B) { fanout(b, l, n, 0) })
 		}
 	}
 }
 
-func fanout(b *testing.B, l fanoutLib, n int) {
+// fanout runs the benchmark with n subscribers, of which the first stalled
+// never read: the others' receipts are waited for and measured.
+func fanout(b *testing.B, l fanoutLib, n, stalled int) {
 	heap0, stack0 := inuse()
 	srv := l.serve(listen(b), l.mode)
 	defer srv.stop()
-	subs := startSubscribers(b, srv.url, n, l.mode)
+	subs := startSubscribers(b, srv.url, n, stalled, l.mode)
 	defer subs.close() // first: the server's connections end with them
 	for deadline := time.Now().Add(fanoutWait); srv.subscribers() < n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -97,6 +103,7 @@ func fanout(b *testing.B, l fanoutLib, n int) {
 	heap, stack := inuse()
 	subs.reset()
 
+	peak := sampleHeap()
 	burst := max(1, fanoutBurst/n)
 	cpu0 := cpuTime()
 	var busy time.Duration // from each burst's first publish to its last receipt
@@ -115,7 +122,8 @@ func fanout(b *testing.B, l fanoutLib, n int) {
 		busy += subs.wait(sent).Sub(start)
 	}
 	cpu := cpuTime() - cpu0
-	deliveries := float64(n) * float64(msgs)
+	heapPeak := peak()
+	deliveries := float64(n-stalled) * float64(msgs)
 	p50, p99, count := subs.latency()
 	if count != uint64(deliveries) {
 		b.Fatalf("%d latencies recorded for %.0f deliveries", count, deliveries)
@@ -128,6 +136,35 @@ func fanout(b *testing.B, l fanoutLib, n int) {
 	}
 	b.ReportMetric(float64(heap-heap0)/float64(n), "heap-B/sub")
 	b.ReportMetric(float64(stack-stack0)/float64(n), "stack-B/sub")
+	b.ReportMetric(float64(heapPeak)/(1<<20), "heap-peak-MiB")
+	if srv.slowDisconnects != nil {
+		b.ReportMetric(float64(srv.slowDisconnects()), "slow-closed")
+	}
+}
+
+// sampleHeap samples the heap's size (live objects and those not yet
+// swept) every millisecond until the returned function is called, which
+// returns the largest sample.
+func sampleHeap() (stop func() uint64) {
+	done := make(chan struct{})
+	result := make(chan uint64)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-t.C:
+			case <-done:
+				result <- peak
+				return
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-result }
 }
 
 // subscribers is the parent's end of the child process that holds the
@@ -144,9 +181,10 @@ type subscribers struct {
 
 // startSubscribers starts the child process and returns once its n
 // subscribers are connected to url.
-func startSubscribers(b *testing.B, url string, n int, m compMode) *subscribers {
+func startSubscribers(b *testing.B, url string, n, stalled int, m compMode) *subscribers {
 	s := &subscribers{b: b, cmd: exec.Command(os.Args[0], "-test.run=^$")}
-	s.cmd.Env = append(os.Environ(), envFanoutURL+"="+url, envFanoutSubs+"="+strconv.Itoa(n), envFanoutMode+"="+strconv.Itoa(int(m)))
+	s.cmd.Env = append(os.Environ(), envFanoutURL+"="+url, envFanoutSubs+"="+strconv.Itoa(n),
+		envFanoutStalled+"="+strconv.Itoa(stalled), envFanoutMode+"="+strconv.Itoa(int(m)))
 	s.cmd.Stderr = &s.stderr
 	var err error
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
@@ -184,8 +222,8 @@ func (s *subscribers) ask(format string, args ...any) []string {
 	return strings.Fields(s.read())
 }
 
-// wait returns when every subscriber has received the first n messages,
-// with the time the last of them was received.
+// wait returns when every subscriber that reads has received the first n
+// messages, with the time the last of them was received.
 func (s *subscribers) wait(n uint64) time.Time {
 	f := s.ask("wait %d", n)
 	if len(f) != 2 || f[0] != "done" {
@@ -248,6 +286,10 @@ func fanoutClients(url string) error {
 		return err
 	}
 	m := compMode(mode)
+	stalled, err := strconv.Atoi(os.Getenv(envFanoutStalled))
+	if err != nil {
+		return err
+	}
 	r := &receipts{signal: make(chan struct{}, 1), failed: make(chan error, 1)}
 	conns := make([]*conn.Conn, n)
 	// A few dialers at once: quicker than one, without overflowing the backlog.
@@ -257,7 +299,13 @@ func fanoutClients(url string) error {
 	for range 4 {
 		dialers.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				c, err := conn.Dial(context.Background(), url, &conn.DialOptions{Compression: m.config()})
+				opts := &conn.DialOptions{Compression: m.config()}
+				if i < stalled {
+					// A small window, so that the server's queue, not
+					// the kernel's buffers, soon holds what it cannot send.
+					opts.NetDialContext = (&net.Dialer{Control: smallWindow}).DialContext
+				}
+				c, err := conn.Dial(context.Background(), url, opts)
 				if err == nil && m != plain && !c.Compressed() {
 					err = errors.New("compression not negotiated")
 				}
@@ -266,6 +314,9 @@ func fanoutClients(url string) error {
 					return
 				}
 				conns[i] = c
+				if i < stalled {
+					continue
+				}
 				go r.read(c)
 			}
 		})
@@ -286,7 +337,7 @@ func fanoutClients(url string) error {
 			if err != nil {
 				return err
 			}
-			last, err := r.wait(uint64(n) * k)
+			last, err := r.wait(uint64(n-stalled) * k)
 			if err != nil {
 				return err
 			}

@@ -27,3 +27,13 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// smallWindow is a dialer's Control that sets a socket's receive buffer to
+// 4 KiB before it connects, so that the window it offers stays small.
+func smallWindow(_, _ string, rc syscall.RawConn) error {
+	var err error
+	rc.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+	})
+	return err
+}
