@@ -3,6 +3,7 @@ package longpoll
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +13,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 )
 
 // DialOptions configure a Client.
@@ -40,6 +43,13 @@ type DialOptions struct {
 	// to it leaves at once. The server grants at most half its grace
 	// period. Hold must be 0 with it.
 	PollInterval time.Duration
+	// Upgrade moves the session to a WebSocket at <prefix>/upgrade once it
+	// is open (the server must enable it, Options.Upgrade), with these
+	// options (Header defaults to the one above); nil keeps it on polling.
+	// No message is lost, duplicated or reordered by the move, nor by the
+	// way back to polling when the WebSocket fails; the client tries again
+	// later.
+	Upgrade *conn.DialOptions
 }
 
 // Client is the client side of a long-polling session. It satisfies
@@ -61,6 +71,12 @@ type Client struct {
 	done       chan struct{} // both loops have returned
 	needAck    chan struct{} // the sender should tell the server what we received
 	remoteAddr net.Addr
+
+	upgrade  *conn.DialOptions // nil: polling only
+	tmu      sync.Mutex        // guards the fields below
+	paused   chan struct{}     // closed when polls and sends may go on; nil if they may
+	upgraded bool              // the session runs on a WebSocket
+	finished bool              // a close crossed on the WebSocket: nothing to ack
 }
 
 var _ conn.MessageConn = (*Client)(nil)
@@ -111,10 +127,14 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done = make(chan struct{})
-	loops := make(chan struct{}, 2)
-	go func() { c.pollLoop(); loops <- struct{}{} }()
-	go func() { c.sendLoop(); loops <- struct{}{} }()
-	go func() { <-loops; <-loops; close(c.done) }()
+	var loops sync.WaitGroup
+	loops.Go(c.pollLoop)
+	loops.Go(c.sendLoop)
+	if opts.Upgrade != nil {
+		c.upgrade = opts.Upgrade
+		loops.Go(c.upgradeLoop)
+	}
+	go func() { loops.Wait(); close(c.done) }()
 	return c, nil
 }
 
@@ -231,10 +251,19 @@ func (c *Client) pollLoop() {
 	var delay time.Duration
 	refused := false
 	for {
+		if !c.waitResumed() {
+			return
+		}
+		c.mu.Lock()
+		over := c.final != nil
+		c.mu.Unlock()
 		select {
 		case <-c.ended:
 			return
 		default:
+			if over && c.isFinished() {
+				return
+			}
 		}
 		if (refused || c.full()) && !c.waitEmpty() {
 			return
@@ -373,14 +402,19 @@ func (c *Client) sendLoop() {
 	var failingSince time.Time
 	var delay time.Duration
 	for {
+		if !c.waitResumed() {
+			return
+		}
 		c.mu.Lock()
 		changed := c.wait()
 		closed := c.final != nil
 		c.mu.Unlock()
-		recs := c.pending(c.maxBody - batchOverhead)
+		recs := c.pendingAfter(0, c.maxBody-batchOverhead)
 		if len(recs) == 0 {
 			if closed {
-				c.sendOnce(nil)
+				if !c.isFinished() {
+					c.sendOnce(nil)
+				}
 				return
 			}
 			select {
@@ -437,4 +471,115 @@ func (c *Client) sendOnce(body []byte) (uint64, bool) {
 		return 0, false
 	}
 	return acked, true
+}
+
+// Upgraded reports whether the session runs on a WebSocket now.
+func (c *Client) Upgraded() bool {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	return c.upgraded
+}
+
+// holdBack holds polls and sends back while an upgrade is tried and while the
+// WebSocket carries the session: a poll would end it (see Session.upgrade).
+func (c *Client) holdBack() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.paused == nil {
+		c.paused = make(chan struct{})
+	}
+}
+
+// release lets polls and sends go on.
+func (c *Client) release() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	c.upgraded = false
+	if c.paused != nil {
+		close(c.paused)
+		c.paused = nil
+	}
+}
+
+// waitResumed waits while polls and sends are held back; false when the
+// client stopped.
+func (c *Client) waitResumed() bool {
+	c.tmu.Lock()
+	ch := c.paused
+	c.tmu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+func (c *Client) isFinished() bool {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	return c.finished
+}
+
+// upgradeProbe bounds an upgrade's handshake, while polls wait.
+const upgradeProbe = 5 * time.Second
+
+// upgradeRetry is the first wait after an upgrade failed; it doubles with
+// each failure that follows, up to a minute.
+var upgradeRetry = time.Second
+
+// upgradeLoop moves the session to a WebSocket, and again after the
+// WebSocket fails, backing off between attempts that fail.
+func (c *Client) upgradeLoop() {
+	u := "ws" + strings.TrimPrefix(c.base, "http") + "/upgrade"
+	opts := *c.upgrade
+	if opts.Header == nil {
+		opts.Header = c.header
+	}
+	opts.ReadLimit = int64(max(DefaultMaxBatch, c.maxBytes) + batchOverhead + binary.MaxVarintLen64)
+	delay := upgradeRetry
+	for {
+		c.holdBack()
+		ctx, cancel := context.WithTimeout(c.ctx, upgradeProbe)
+		ws, err := conn.Dial(ctx, u+"?id="+c.id+"&ack="+strconv.FormatUint(c.received(), 10), &opts)
+		cancel()
+		if err == nil {
+			c.tmu.Lock()
+			c.upgraded = true
+			c.tmu.Unlock()
+			var how streamEnd
+			how, err = c.stream(c.ctx, ws, c.grace/3, DefaultMaxBatch)
+			switch {
+			case how == streamFinished:
+				c.tmu.Lock()
+				c.finished = true
+				c.tmu.Unlock()
+				go ws.Close(conn.CloseNormal, "")
+			case how == streamBroken && isProtocolError(err):
+				c.fail(&conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: err})
+				go ws.Close(conn.CloseProtocolError, "")
+			default:
+				ws.NetConn().Close()
+			}
+			if how == streamBroken && !isProtocolError(err) {
+				delay = upgradeRetry // it worked: try again soon
+			} else {
+				c.release()
+				return
+			}
+		}
+		c.release()
+		if he, ok := errors.AsType[*handshake.Error](err); ok && he.Status >= 400 && he.Status < 500 {
+			return // not offered, or the session is gone (polls will say)
+		}
+		select {
+		case <-time.After(delay):
+		case <-c.ctx.Done():
+			return
+		}
+		delay = min(2*delay, time.Minute)
+	}
 }

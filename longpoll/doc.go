@@ -2,7 +2,8 @@
 // cannot use WebSocket (a proxy that strips Upgrade, a network that blocks
 // it). A Session on the server and a Client in Go both satisfy
 // conn.MessageConn, so application code does not care which transport it
-// got; DialFallback tries WebSocket first. A dependency-free JavaScript
+// got; DialFallback tries WebSocket first, and a session that starts on
+// polls may move to a WebSocket (DialOptions.Upgrade). A dependency-free JavaScript
 // client with the browser's WebSocket API (and pushwireConnect, WebSocket
 // first then long polling) is served at <prefix>/client.js; its API is at
 // the top of that file.
@@ -22,6 +23,7 @@
 //	POST open?hold=MS&interval=MS -> 200 {"id", "hold" ms, "interval" ms, "grace" ms, "maxBody" bytes}
 //	GET  poll?id=ID&ack=N         -> 200 batch: held up to hold until there is one, else empty
 //	POST send?id=ID&ack=N batch   -> 204, Pushwire-Ack: the last sequence the server took
+//	GET  upgrade?id=ID&ack=N      -> 101, the session on a WebSocket (Options.Upgrade)
 //	GET  client.js                -> the JavaScript client
 //
 // The client proposes how polls are held; open's answer says what the
@@ -53,6 +55,19 @@
 // none past a gap. Delivery is so exactly once and in order across dropped
 // requests, answers and connections. An ack of a sequence never sent, a
 // malformed batch or query is 400; a body over the limit 413.
+//
+// Upgrade: a session opened on polls may move to a WebSocket, for its
+// lower latency and cost, without losing, repeating or reordering a
+// message either way. The WebSocket stands for the session's poll: the
+// poll it replaces is answered, a later poll (the client lost the
+// WebSocket) ends it, and the client polls and sends over HTTP again until
+// it tries anew. Each WebSocket message is binary: the uvarint ack of its
+// sender, then a batch, empty for an ack alone. Each side first sends its
+// ack alone, then the records the peer lacks from there, and its ack again
+// whenever it received more. A side silent for a third of the grace
+// period sends its ack alone; one that hears nothing for the whole grace
+// period drops the WebSocket. A text message, a malformed ack or batch, or
+// a gap in the records fails the session (1002).
 //
 // A session needs at most two requests in flight, one poll and one send; a
 // second poll answers the first at once, empty. Each direction's queue is

@@ -164,17 +164,21 @@ func (e *endpoint) ack(seq uint64) (closeAcked bool, err error) {
 	return e.closeSeq != 0 && seq >= e.closeSeq, nil
 }
 
-// pending returns the unacknowledged records, up to about max bytes (at
-// least one).
-func (e *endpoint) pending(max int) []record {
+// pendingAfter returns the unacknowledged records after sequence seq, up
+// to about max bytes (at least one).
+func (e *endpoint) pendingAfter(seq uint64, max int) []record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n, size := 0, 0
-	for n < len(e.out) && (n == 0 || size+len(e.out[n].data) <= max) {
+	i := 0
+	for i < len(e.out) && e.out[i].seq <= seq {
+		i++
+	}
+	n, size := i, 0
+	for n < len(e.out) && (n == i || size+len(e.out[n].data) <= max) {
 		size += len(e.out[n].data)
 		n++
 	}
-	return append([]record(nil), e.out[:n]...)
+	return append([]record(nil), e.out[i:n]...)
 }
 
 // receive takes a record from the peer. It returns false when the record

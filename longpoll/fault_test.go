@@ -1,9 +1,7 @@
 package longpoll
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -87,39 +85,11 @@ func (c *cutBody) Close() error { return c.rc.Close() }
 func TestFaultInjection(t *testing.T) {
 	t.Cleanup(leaktest.Check(t))
 	const n = 100000
-	check := func(c conn.MessageConn, prefix string) error {
-		var buf []byte
-		for i := range n {
-			_, msg, err := c.ReadMessage(bg, buf)
-			if err != nil {
-				return fmt.Errorf("%s: message %d: %v", prefix, i, err)
-			}
-			if want := fmt.Sprintf("%s%d", prefix, i); string(msg) != want {
-				return fmt.Errorf("got %q, want %q", msg, want)
-			}
-			buf = msg
-		}
-		// Nothing more: no duplicate of the last ones.
-		ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
-		defer cancel()
-		if _, msg, err := c.ReadMessage(ctx, nil); err == nil {
-			return fmt.Errorf("%s: extra message %q", prefix, msg)
-		}
-		return nil
-	}
-	send := func(c conn.MessageConn, prefix string) error {
-		for i := range n {
-			if err := c.WriteMessage(bg, conn.Text, fmt.Appendf(nil, "%s%d", prefix, i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	start := time.Now()
 	serverDone := make(chan error, 2)
 	_, srv := serve(t, &Options{Hold: 200 * time.Millisecond, Grace: 10 * time.Second, MaxQueue: 512}, func(s *Session) {
-		go func() { serverDone <- send(s, "s") }()
-		serverDone <- check(s, "c")
+		go func() { serverDone <- sendN(s, "s", n) }()
+		serverDone <- checkN(s, "c", n)
 	})
 	f := &faulty{next: http.DefaultTransport, r: rand.New(rand.NewPCG(1, 2))}
 	c, err := Dial(bg, srv.URL, &DialOptions{HTTPClient: &http.Client{Transport: f}, MaxQueue: 512})
@@ -127,8 +97,8 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	clientDone := make(chan error, 1)
-	go func() { clientDone <- send(c, "c") }()
-	if err := check(c, "s"); err != nil {
+	go func() { clientDone <- sendN(c, "c", n) }()
+	if err := checkN(c, "s", n); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []chan error{clientDone, serverDone, serverDone} {

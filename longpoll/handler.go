@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,10 @@ type Options struct {
 	// request with 403, or with the status of an error that has a
 	// StatusCode() int method.
 	Open func(r *http.Request) (any, error)
+	// Upgrade, if set, lets a session move to a WebSocket at
+	// <prefix>/upgrade (see the package's protocol), with these options;
+	// the origin policy is the handler's, and ReadLimit follows MaxBody.
+	Upgrade *conn.AcceptOptions
 	// OnRefuse, if set, is told of each request refused by the origin
 	// policy (an error that is handshake.ErrOrigin) or by Open (Open's
 	// error): the client sees only a status, the server nothing else.
@@ -171,7 +176,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.open(w, r)
-	case "poll", "send":
+	case "poll", "send", "upgrade":
+		if op == "upgrade" && h.opts.Upgrade == nil {
+			http.NotFound(w, r)
+			return
+		}
 		want := http.MethodGet
 		if op == "send" {
 			want = http.MethodPost
@@ -184,10 +193,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		if op == "poll" {
+		switch op {
+		case "poll":
 			s.poll(w, r, ack)
-		} else {
+		case "send":
 			s.send(w, r, ack)
+		default:
+			s.upgrade(w, r, ack)
 		}
 	default:
 		http.NotFound(w, r)
@@ -515,7 +527,7 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 		s.mu.Lock()
 		changed := s.wait()
 		s.mu.Unlock()
-		if recs = s.pending(DefaultMaxBatch); len(recs) > 0 || s.hold == 0 {
+		if recs = s.pendingAfter(0, DefaultMaxBatch); len(recs) > 0 || s.hold == 0 {
 			break
 		}
 		select {
@@ -574,6 +586,50 @@ func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
 	s.mu.Unlock()
 	if peerClosed || closeAcked {
 		s.expire(nil)
+	}
+}
+
+// upgrade moves the session to a WebSocket, which then stands for the
+// session's poll: the poll it replaces is answered, and a poll that comes
+// later (the client lost the WebSocket) ends it.
+func (s *Session) upgrade(w http.ResponseWriter, r *http.Request, ack uint64) {
+	if _, err := s.ack(ack); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	opts := *s.h.opts.Upgrade
+	opts.CheckOrigin = func(*http.Request) bool { return true } // ServeHTTP checked it
+	opts.ReadLimit = s.h.opts.MaxBody + binary.MaxVarintLen64
+	ws, err := conn.Accept(w, r, &opts)
+	if err != nil {
+		return
+	}
+	kick := s.startPoll()
+	defer s.endPoll()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-kick:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	how, err := s.stream(ctx, ws, s.h.opts.Grace/3, DefaultMaxBatch)
+	switch {
+	case how == streamFinished:
+		s.expire(nil)
+		go ws.Close(conn.CloseNormal, "")
+	case how == streamStopped:
+		go ws.Close(conn.CloseNormal, "superseded")
+	case how == streamEnded:
+		go ws.Close(conn.CloseGoingAway, "session ended")
+	case isProtocolError(err):
+		ce := &conn.CloseError{Code: conn.CloseProtocolError, Reason: err.Error(), Local: true, Err: err}
+		s.expire(ce)
+		go ws.Close(conn.CloseProtocolError, "")
+	default:
+		ws.NetConn().Close() // the client goes back to polling
 	}
 }
 
