@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -18,8 +19,11 @@ import (
 type ClientOptions struct {
 	// Topics are subscribed to at once, and again on every reconnection.
 	Topics []string
-	// Transport is "websocket" or "longpoll" to use only that one; by
-	// default WebSocket, and long polling when WebSocket does not connect.
+	// Transport is "websocket" or "longpoll" to use only that one, or
+	// "upgrade" for long polling that moves to a WebSocket once open (the
+	// quickest first message, then WebSocket's cost). By default
+	// WebSocket, and when it does not connect long polling, which moves to
+	// a WebSocket when one works again.
 	Transport string
 	// Header is sent with the opening requests (Authorization, Cookie).
 	Header http.Header
@@ -118,6 +122,9 @@ func Dial(ctx context.Context, url string, opts *ClientOptions) (*Client, error)
 	if c.opts.DialTimeout <= 0 {
 		c.opts.DialTimeout = 5 * time.Second
 	}
+	if err := checkTransport(c.opts.Transport); err != nil {
+		return nil, err
+	}
 	c.base = strings.TrimSuffix(url, "/") + "/"
 	switch {
 	case strings.HasPrefix(c.base, "http://"):
@@ -168,9 +175,13 @@ func (c *Client) connect(ctx context.Context) (conn.MessageConn, string, error) 
 	}
 	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
-	lp, err := longpoll.Dial(dctx, c.base, &longpoll.DialOptions{
+	lpOpts := &longpoll.DialOptions{
 		HTTPClient: c.opts.HTTPClient, Header: c.opts.Header, Hold: c.opts.Hold, PollInterval: c.opts.PollInterval,
-	})
+	}
+	if want == "" || want == "upgrade" {
+		lpOpts.Upgrade = &conn.DialOptions{Header: c.opts.Header}
+	}
+	lp, err := longpoll.Dial(dctx, c.base, lpOpts)
 	if err != nil {
 		return nil, "", errors.Join(wsErr, err)
 	}
@@ -357,23 +368,37 @@ func (c *Client) write(ctx context.Context, e *envelope) error {
 }
 
 // Transport returns the transport of the current connection, "" between
-// two.
+// two: "websocket", or "longpoll" until the session moved to a WebSocket.
 func (c *Client) Transport() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mc == nil {
 		return ""
 	}
+	if lp, ok := c.mc.(*longpoll.Client); ok && lp.Upgraded() {
+		return "websocket"
+	}
 	return c.transport
 }
 
-// SetTransport sets the transport of the next connections ("websocket",
-// "longpoll", or "" for WebSocket then long polling); Drop makes the next
-// one now.
-func (c *Client) SetTransport(t string) {
+// SetTransport sets the transport of the next connections (as
+// ClientOptions.Transport); Drop makes the next one now.
+func (c *Client) SetTransport(t string) error {
+	if err := checkTransport(t); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	c.prefer = t
 	c.mu.Unlock()
+	return nil
+}
+
+func checkTransport(t string) error {
+	switch t {
+	case "", "websocket", "longpoll", "upgrade":
+		return nil
+	}
+	return fmt.Errorf("pushwire: unknown transport %q", t)
 }
 
 // Drop drops the current connection, as a network failure would; the

@@ -904,3 +904,50 @@ func TestBrokerFailureReconnects(t *testing.T) {
 		})
 	}
 }
+
+// A client that starts on long polling moves to a WebSocket while
+// publications stream in: each arrives once, in order.
+func TestUpgradeTransport(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv, url := startServer(t, pushwire.Options{})
+	c, err := pushwire.Dial(bg, url, &pushwire.ClientOptions{Topics: []string{"ticks"}, Transport: "upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitSubscribed(t, srv, c, "ticks")
+	const n = 1000
+	published := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := srv.Publish(bg, "ticks", pushwire.Text, fmt.Append(nil, i)); err != nil {
+				published <- err
+				return
+			}
+			if i%100 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		published <- nil
+	}()
+	transports := map[string]bool{}
+	for i := range n {
+		ev := next(t, c)
+		if ev.Kind != pushwire.EventPublication || string(ev.Data) != fmt.Sprint(i) {
+			t.Fatalf("got %+v, want publication %d", ev, i)
+		}
+		transports[c.Transport()] = true
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Transport() != "websocket"; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still on %q", c.Transport())
+		}
+	}
+	t.Logf("transports seen while receiving: %v", transports)
+	if _, err := pushwire.Dial(bg, url, &pushwire.ClientOptions{Transport: "longpol"}); err == nil {
+		t.Error("an unknown transport was taken")
+	}
+}

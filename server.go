@@ -175,6 +175,13 @@ func NewServer(opts Options) *Server {
 	if opts.OnRefuse != nil {
 		lpOpts.OnRefuse = opts.OnRefuse
 	}
+	if lpOpts.Upgrade == nil {
+		// Long-polling sessions may move to a WebSocket like the server's
+		// own, whose subprotocol they do not speak.
+		up := s.ws
+		up.Subprotocols = nil
+		lpOpts.Upgrade = &up
+	}
 	s.lp = longpoll.NewHandler(&lpOpts)
 	s.wg.Go(s.acceptLongPoll)
 	return s
@@ -189,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(clientJS)
 		return
 	}
-	isWS := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	isWS := strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && base != "upgrade"
 	opening := isWS || base == "open"
 	if !opening {
 		s.lp.ServeHTTP(w, r) // poll, send, client.js: the session is known
