@@ -76,6 +76,7 @@ type Client struct {
 	tmu      sync.Mutex        // guards the fields below
 	paused   chan struct{}     // closed when polls and sends may go on; nil if they may
 	upgraded bool              // the session runs on a WebSocket
+	attempt  uint64            // upgrade attempts begun or given up, sent with polls (t)
 	finished bool              // a close crossed on the WebSocket: nothing to ack
 }
 
@@ -127,11 +128,11 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done = make(chan struct{})
+	c.upgrade = opts.Upgrade
 	var loops sync.WaitGroup
 	loops.Go(c.pollLoop)
 	loops.Go(c.sendLoop)
-	if opts.Upgrade != nil {
-		c.upgrade = opts.Upgrade
+	if c.upgrade != nil {
 		loops.Go(c.upgradeLoop)
 	}
 	go func() { loops.Wait(); close(c.done) }()
@@ -161,6 +162,11 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 	u := c.base + op
 	if c.id != "" {
 		u += "?id=" + c.id + "&ack=" + strconv.FormatUint(c.received(), 10)
+	}
+	if op == "/poll" && c.upgrade != nil {
+		c.tmu.Lock()
+		u += "&t=" + strconv.FormatUint(c.attempt, 10)
+		c.tmu.Unlock()
 	}
 	var r io.Reader
 	if body != nil {
@@ -480,14 +486,17 @@ func (c *Client) Upgraded() bool {
 	return c.upgraded
 }
 
-// holdBack holds polls and sends back while an upgrade is tried and while the
+// holdBack begins an upgrade attempt, whose number it returns. It holds
+// polls and sends back while an upgrade is tried and while the
 // WebSocket carries the session: a poll would end it (see Session.upgrade).
-func (c *Client) holdBack() {
+func (c *Client) holdBack() uint64 {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
+	c.attempt++
 	if c.paused == nil {
 		c.paused = make(chan struct{})
 	}
+	return c.attempt
 }
 
 // release lets polls and sends go on.
@@ -495,6 +504,7 @@ func (c *Client) release() {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	c.upgraded = false
+	c.attempt++ // the polls from now end the WebSocket
 	if c.paused != nil {
 		close(c.paused)
 		c.paused = nil
@@ -542,9 +552,10 @@ func (c *Client) upgradeLoop() {
 	opts.ReadLimit = int64(max(DefaultMaxBatch, c.maxBytes) + batchOverhead + binary.MaxVarintLen64)
 	delay := upgradeRetry
 	for {
-		c.holdBack()
+		attempt := c.holdBack()
 		ctx, cancel := context.WithTimeout(c.ctx, upgradeProbe)
-		ws, err := conn.Dial(ctx, u+"?id="+c.id+"&ack="+strconv.FormatUint(c.received(), 10), &opts)
+		q := "?id=" + c.id + "&ack=" + strconv.FormatUint(c.received(), 10) + "&t=" + strconv.FormatUint(attempt, 10)
+		ws, err := conn.Dial(ctx, u+q, &opts)
 		cancel()
 		if err == nil {
 			c.tmu.Lock()

@@ -21,9 +21,9 @@
 // (id=, or the Pushwire-Session header), never in a cookie:
 //
 //	POST open?hold=MS&interval=MS -> 200 {"id", "hold" ms, "interval" ms, "grace" ms, "maxBody" bytes}
-//	GET  poll?id=ID&ack=N         -> 200 batch: held up to hold until there is one, else empty
+//	GET  poll?id=ID&ack=N[&t=T]   -> 200 batch: held up to hold until there is one, else empty
 //	POST send?id=ID&ack=N batch   -> 204, Pushwire-Ack: the last sequence the server took
-//	GET  upgrade?id=ID&ack=N      -> 101, the session on a WebSocket (Options.Upgrade)
+//	GET  upgrade?id=ID&ack=N&t=T  -> 101, the session on a WebSocket (Options.Upgrade)
 //	GET  client.js                -> the JavaScript client
 //
 // The client proposes how polls are held; open's answer says what the
@@ -61,7 +61,10 @@
 // message either way. The WebSocket stands for the session's poll: the
 // poll it replaces is answered, a later poll (the client lost the
 // WebSocket) ends it, and the client polls and sends over HTTP again until
-// it tries anew. Each WebSocket message is binary: the uvarint ack of its
+// it tries anew. The client numbers its attempts (t), bumps the number when
+// it gives one up, and sends the latest with its polls: a poll with a
+// smaller t than the WebSocket's was sent before the upgrade and is
+// answered empty at once, the WebSocket left alone. Each WebSocket message is binary: the uvarint ack of its
 // sender, then a batch, empty for an ack alone. Each side first sends its
 // ack alone, then the records the peer lacks from there, and its ack again
 // whenever it received more. A side silent for a third of the grace

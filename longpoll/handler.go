@@ -376,10 +376,11 @@ type Session struct {
 	hold          time.Duration // granted at open; 0 for plain polling
 	interval      time.Duration // between a plain-polling client's polls
 
-	pmu    sync.Mutex // guards the fields below
-	polls  int        // polls in progress
-	kick   chan struct{}
-	expiry *time.Timer
+	pmu      sync.Mutex // guards the fields below
+	polls    int        // polls in progress
+	upgradeT uint64     // the upgraded stream's attempt number (t), 0 for none
+	kick     chan struct{}
+	expiry   *time.Timer
 }
 
 var _ conn.MessageConn = (*Session)(nil)
@@ -518,6 +519,12 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if s.stale(r) {
+		// Sent before the client's upgrade, it arrived after: it must not
+		// end the WebSocket. Answered empty, as a superseded poll is.
+		w.Header().Set("Content-Length", "0")
+		return
+	}
 	kick := s.startPoll()
 	defer s.endPoll()
 	timer := time.NewTimer(s.hold)
@@ -589,9 +596,22 @@ func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
 	}
 }
 
+// stale reports whether a poll was sent before the upgrade that now
+// carries the session: the client numbers its upgrade attempts, and its
+// polls carry the number of the last (t), bumped when it gives one up.
+func (s *Session) stale(r *http.Request) bool {
+	t, err := strconv.ParseUint(r.URL.Query().Get("t"), 10, 64)
+	if err != nil {
+		return false // a client that does not upgrade
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.upgradeT != 0 && t < s.upgradeT
+}
+
 // upgrade moves the session to a WebSocket, which then stands for the
 // session's poll: the poll it replaces is answered, and a poll that comes
-// later (the client lost the WebSocket) ends it.
+// later (the client lost the WebSocket) ends it, unless it is stale.
 func (s *Session) upgrade(w http.ResponseWriter, r *http.Request, ack uint64) {
 	if _, err := s.ack(ack); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -604,8 +624,19 @@ func (s *Session) upgrade(w http.ResponseWriter, r *http.Request, ack uint64) {
 	if err != nil {
 		return
 	}
+	t, _ := strconv.ParseUint(r.URL.Query().Get("t"), 10, 64)
 	kick := s.startPoll()
-	defer s.endPoll()
+	s.pmu.Lock()
+	s.upgradeT = max(t, 1)
+	s.pmu.Unlock()
+	defer func() {
+		s.pmu.Lock()
+		if s.upgradeT == max(t, 1) { // not yet a later upgrade's
+			s.upgradeT = 0
+		}
+		s.pmu.Unlock()
+		s.endPoll()
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

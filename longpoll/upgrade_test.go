@@ -36,10 +36,10 @@ func TestUpgrade(t *testing.T) {
 	t.Cleanup(leaktest.Check(t))
 	for _, closer := range []string{"client", "server"} {
 		t.Run(closer+" closes", func(t *testing.T) {
-			var polls atomic.Int64
+			var polls, upgrades atomic.Int64
 			sessions := make(chan *Session, 1)
 			h := NewHandler(&Options{Upgrade: upgradeOn, Hold: time.Second})
-			srv := newCountingServer(t, h, &polls)
+			srv := newCountingServer(t, h, &polls, &upgrades)
 			go func() {
 				s, err := h.Accept(bg)
 				if err == nil {
@@ -52,6 +52,8 @@ func TestUpgrade(t *testing.T) {
 			}
 			s := <-sessions
 			waitUpgraded(t, c)
+			// The requests already on their way when it moved arrive.
+			time.Sleep(100 * time.Millisecond)
 			before := polls.Load()
 			for i := range 100 {
 				if err := c.WriteMessage(bg, conn.Text, fmt.Appendf(nil, "c%d", i)); err != nil {
@@ -71,6 +73,9 @@ func TestUpgrade(t *testing.T) {
 			}
 			if n := polls.Load() - before; n != 0 {
 				t.Errorf("%d polls or sends while upgraded", n)
+			}
+			if n := upgrades.Load(); n != 1 {
+				t.Errorf("%d upgrades, want one that lasts", n)
 			}
 			a, b := conn.MessageConn(c), conn.MessageConn(s)
 			if closer == "server" {
@@ -93,12 +98,16 @@ func TestUpgrade(t *testing.T) {
 	}
 }
 
-// newCountingServer serves h, counting the polls and sends it answers.
-func newCountingServer(t *testing.T, h *Handler, n *atomic.Int64) *httptest.Server {
+// newCountingServer serves h, counting the polls and sends it answers,
+// and the upgrades.
+func newCountingServer(t *testing.T, h *Handler, n, upgrades *atomic.Int64) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if op := path.Base(r.URL.Path); op == "poll" || op == "send" {
+		switch path.Base(r.URL.Path) {
+		case "poll", "send":
 			n.Add(1)
+		case "upgrade":
+			upgrades.Add(1)
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -107,17 +116,22 @@ func newCountingServer(t *testing.T, h *Handler, n *atomic.Int64) *httptest.Serv
 }
 
 // budgetConn cuts its connection after a byte budget, read and written
-// together: some during the opening handshake, most after a while.
+// together: some during the opening handshake, most after a while. With
+// armed set, bytes count only while it is true.
 type budgetConn struct {
 	net.Conn
-	mu   sync.Mutex
-	left int
-	cuts *atomic.Int64
+	mu    sync.Mutex
+	left  int
+	cuts  *atomic.Int64
+	armed *atomic.Bool
 }
 
 func (c *budgetConn) spend(n int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.armed != nil && !c.armed.Load() && c.left > 0 {
+		return nil
+	}
 	if c.left -= n; c.left <= 0 {
 		if c.left+n > 0 {
 			c.cuts.Add(1)
