@@ -4,7 +4,8 @@
 //
 //   const c = pushwire.connect("/push/", {
 //     topics: ["clock", "chat"],
-//     transport: "",          // "websocket" or "longpoll" to force one
+//     transport: "",          // "websocket" or "longpoll" to force one, "upgrade"
+//                             // for long polling that moves to a WebSocket once open
 //     hold: 0,                // long polling: a hold to propose, in ms (a proxy
 //                             // that cuts idle requests sooner than the server's)
 //     pollInterval: 0,        // long polling: plain polling every so many ms
@@ -20,9 +21,10 @@
 //   c.close();
 //
 // It reconnects with jittered exponential backoff (100 ms to 5 s), falls
-// back to long polling when WebSocket does not open, and resumes each topic
-// from the last publication it received: every publication once, in order,
-// or a "lost" event. The protocol (pushwire.v1) is in the Go package doc.
+// back to long polling when WebSocket does not open (and moves the session
+// back to a WebSocket when one opens), and resumes each topic from the
+// last publication it received: every publication once, in order, or a
+// "lost" event. The protocol (pushwire.v1) is in the Go package doc.
 (function (global) {
   "use strict";
   const SUBPROTOCOL = "pushwire.v1";
@@ -106,15 +108,17 @@
       setTimeout(open, wait);
     }
     function openLongPoll(id) {
-      const s = new global.PushwireLongPoll(base.href, {hold: opts.hold || 0, pollInterval: opts.pollInterval || 0});
+      const upgrade = transport === "" || transport === "upgrade";
+      const s = new global.PushwireLongPoll(base.href, {hold: opts.hold || 0, pollInterval: opts.pollInterval || 0, upgrade});
       s.onopen = () => { if (id === attempt) opened(s, "longpoll"); };
+      s.ontransport = (e) => { if (id === attempt) onState(e.transport); };
       s.onmessage = (ev) => { if (id === attempt) received(ev.data); };
       s.onclose = () => { if (id === attempt) lost(); };
     }
     function open() {
       if (closed) return;
       const id = ++attempt;
-      if (transport === "longpoll") { openLongPoll(id); return; }
+      if (transport === "longpoll" || transport === "upgrade") { openLongPoll(id); return; }
       let s, settled = false;
       try { s = new WebSocket(wsURL, SUBPROTOCOL); } catch (err) { fallback(); return; }
       const timer = setTimeout(() => { if (!settled) { settled = true; s.onclose = null; s.close(); fallback(); } }, 3000);

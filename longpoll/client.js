@@ -13,11 +13,16 @@
 //     //   every pollInterval, at most half the server's grace period (the
 //     //   server clamps it). Not with hold.
 //     // Either throws RangeError if negative or not a number.
+//     // upgrade: true to move the session to a WebSocket at
+//     //   <prefix>/upgrade once open (the server's Options.Upgrade), and
+//     //   back to polls if that fails, trying again later: nothing lost,
+//     //   repeated or reordered either way.
 //   s.hold, s.pollInterval  // once open: what the server granted, in ms
 //   s.readyState    // 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (also as
 //                   // PushwireLongPoll.OPEN and so on, as on WebSocket)
 //   s.binaryType    // "blob" (the default, as on WebSocket) or "arraybuffer"
-//   s.transport     // "longpoll"
+//   s.transport     // "longpoll", or "websocket" while upgraded
+//   s.ontransport = (e) => {};  // e.transport: the session moved
 //   s.onopen = (e) => {};
 //   s.onmessage = (e) => {};  // e.data: a string, or a Blob/ArrayBuffer
 //   s.onerror = (e) => {};    // before a close that was not clean
@@ -27,8 +32,8 @@
 //
 //   // WebSocket first; long polling if it fails or does not open within
 //   // timeout ms (default 3000), or at once with forceLongPoll. Resolves to
-//   // an open or opening socket whose .transport says which it is; hold
-//   // and pollInterval go to PushwireLongPoll.
+//   // an open or opening socket whose .transport says which it is; hold,
+//   // pollInterval and upgrade go to PushwireLongPoll.
 //   pushwireConnect("ws://host/ws", "/lp", {timeout: 3000, forceLongPoll: false, hold: 8000})
 //     .then((s) => console.log(s.transport));  // "websocket" or "longpoll"
 //
@@ -39,7 +44,9 @@
 // with the server's ack in the Pushwire-Ack header. A batch: uvarint
 // sequence of the first record, then per record a kind byte (1 text, 2
 // binary, 8 close), a uvarint length and the payload. ack is the last
-// sequence received in order.
+// sequence received in order. GET <prefix>/upgrade?id=&ack= is the
+// session on a WebSocket: each binary message is the sender's ack
+// (uvarint) then a batch; each side sends its ack alone first.
 (function (global) {
   "use strict";
   const enc = new TextEncoder(), dec = new TextDecoder("utf-8", {fatal: true});
@@ -110,11 +117,16 @@
   class PushwireLongPoll {
     constructor(base, opts) {
       this._proposal = proposal(opts || {});
+      this._upgradeOn = !!(opts && opts.upgrade);
+      this._ws = null;       // the WebSocket the session runs on, once upgraded
+      this._held = null;     // while trying or upgraded: resolves when polls may go on
+      this._upDelay = 1000;  // before the next upgrade attempt
+      this._attempt = 0;     // upgrade attempts begun or given up, sent with polls
       this.url = String(base).replace(/\/$/, "");
       this.readyState = CONNECTING;
       this.transport = "longpoll";
       this.binaryType = "blob";
-      this.onopen = this.onmessage = this.onclose = this.onerror = null;
+      this.onopen = this.onmessage = this.onclose = this.onerror = this.ontransport = null;
       this._in = 0;          // last sequence received
       this._outSeq = 0;      // last sequence given
       this._out = [];        // unacknowledged records
@@ -143,6 +155,7 @@
       }
       this._send();
       this._poll();
+      this._upgrade();
     }
     _q() { return "?id=" + encodeURIComponent(this._id) + "&ack=" + this._in; }
     // _fetch makes a request that gives up some time after the hold time.
@@ -151,7 +164,8 @@
       const timer = ctl && setTimeout(() => ctl.abort(), this.hold + 10000);
       if (op === "poll") this._pollCtl = ctl;
       try {
-        const r = await fetch(this.url + "/" + op + this._q(), Object.assign({cache: "no-store", signal: ctl && ctl.signal}, init));
+        const t = op === "poll" && this._upgradeOn ? "&t=" + this._attempt : "";
+        const r = await fetch(this.url + "/" + op + this._q() + t, Object.assign({cache: "no-store", signal: ctl && ctl.signal}, init));
         if (r.status === 404 && this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return null; } // our close arrived
         if (fatal[r.status]) { this._finish(fatal[r.status], "", false, new Error(op + ": " + r.status)); return null; }
         if (!r.ok) throw new Error(op + ": " + r.status);
@@ -164,6 +178,7 @@
     }
     async _poll() {
       while (this.readyState === OPEN || this.readyState === CLOSING) {
+        if (this._held) { await this._held; continue; }
         const start = Date.now();
         let res;
         try {
@@ -174,28 +189,118 @@
           if (!(await this._backoff())) return;
           continue;
         }
-        for (const rec of res.recs) {
-          if (this.readyState === CLOSED) return;
-          if (rec.seq <= this._in) continue;    // a duplicate after a lost answer
-          if (rec.seq !== this._in + 1) break;  // comes again with the next poll
-          this._in = rec.seq;
-          if (rec.kind === KIND_CLOSE) {
-            const code = rec.data.length >= 2 ? (rec.data[0] << 8) | rec.data[1] : 1005;
-            const reason = rec.data.length > 2 ? dec.decode(rec.data.subarray(2)) : "";
-            this._ackClose = true; // tell the server its close arrived
-            this._send();
-            this._finish(code, reason, true);
-            return;
-          }
-          let data = rec.data;
-          if (rec.kind === KIND_TEXT) data = dec.decode(data);
-          else if (this.binaryType === "arraybuffer") data = data.slice().buffer;
-          else data = new Blob([data]);
-          this._emit("message", {data});
-        }
+        if (!this._take(res.recs)) return;
         const wait = start + this.pollInterval - Date.now();
         if (this.pollInterval && wait > 0) await new Promise((res) => setTimeout(res, wait));
       }
+    }
+    // _take delivers the records that follow what was received (a gap
+    // comes again); false once the session is over.
+    _take(recs) {
+      for (const rec of recs) {
+        if (this.readyState === CLOSED) return false;
+        if (rec.seq <= this._in) continue;    // a duplicate after a lost answer
+        if (rec.seq !== this._in + 1) break;
+        this._in = rec.seq;
+        if (rec.kind === KIND_CLOSE) {
+          const code = rec.data.length >= 2 ? (rec.data[0] << 8) | rec.data[1] : 1005;
+          const reason = rec.data.length > 2 ? dec.decode(rec.data.subarray(2)) : "";
+          this._ackClose = true; // tell the server its close arrived
+          this._send();
+          this._finish(code, reason, true);
+          return false;
+        }
+        let data = rec.data;
+        if (rec.kind === KIND_TEXT) data = dec.decode(data);
+        else if (this.binaryType === "arraybuffer") data = data.slice().buffer;
+        else data = new Blob([data]);
+        this._emit("message", {data});
+      }
+      return this.readyState !== CLOSED;
+    }
+    // _upgrade tries to move the session to a WebSocket; polls and sends
+    // wait meanwhile and while it lasts, and take over when it fails.
+    _upgrade() {
+      if (!this._upgradeOn || typeof WebSocket === "undefined" || this.readyState !== OPEN || this._held) return;
+      let release;
+      this._held = new Promise((r) => { release = r; });
+      this._attempt++; // a poll sent before this one must not end it
+      const u = new URL(this.url + "/upgrade" + this._q() + "&t=" + this._attempt, typeof location !== "undefined" ? location.href : undefined);
+      u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+      let ws, opened = false, started = false, sent = 0, acked = -1, heard = Date.now(), said = Date.now(), keep = null;
+      const probe = setTimeout(() => end(), 5000);
+      const end = () => {
+        if (!ws || ws.onclose === null) return;
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        clearTimeout(probe); clearInterval(keep);
+        try { ws.close(); } catch (e) { /* not open yet */ }
+        const was = this._ws;
+        this._ws = null; this._held = null; this._attempt++; release();
+        if (this.readyState === CLOSED) return;
+        if (was) { this.transport = "longpoll"; this._emit("transport", {transport: "longpoll"}); }
+        this._send();
+        this._upDelay = opened ? 1000 : Math.min(this._upDelay * 2, 60000);
+        setTimeout(() => this._upgrade(), this._upDelay);
+      };
+      const say = (recs) => {
+        const head = [];
+        uvarint(head, this._in);
+        const batch = encode(recs), msg = new Uint8Array(head.length + batch.length);
+        msg.set(head); msg.set(batch, head.length);
+        ws.send(msg);
+        acked = this._in; said = Date.now();
+        if (recs.length) sent = recs[recs.length - 1].seq;
+      };
+      // flush sends the records the server lacks, in batches under its
+      // limit, and our ack if it moved.
+      this._wsFlush = () => {
+        if (!started || ws.readyState !== 1) return;
+        for (;;) {
+          const batch = [];
+          let size = 0;
+          for (const m of this._out) {
+            if (m.seq <= sent) continue;
+            if (batch.length > 0 && size + m.data.length + 21 > this._maxBody) break;
+            batch.push(m); size += m.data.length + 21;
+          }
+          if (batch.length === 0 && acked === this._in) return;
+          say(batch);
+          if (batch.length === 0) return;
+        }
+      };
+      const broken = (why) => { this._finish(1002, "", false, new Error(why)); end(); };
+      try { ws = new WebSocket(u.href); } catch (e) { ws = null; this._held = null; release(); return; }
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => {
+        opened = true; clearTimeout(probe);
+        this._ws = ws;
+        this.transport = "websocket";
+        this._emit("transport", {transport: "websocket"});
+        say([]);
+        const grace = this._grace || 30000;
+        keep = setInterval(() => {
+          if (Date.now() - heard > grace) end();
+          else if (Date.now() - said > grace / 3) say([]);
+        }, grace / 6);
+      };
+      ws.onmessage = (e) => {
+        heard = Date.now();
+        let ack, i, recs;
+        try {
+          if (typeof e.data === "string") throw new Error("text message");
+          const b = new Uint8Array(e.data);
+          [ack, i] = readUvarint(b, 0);
+          recs = decode(b.subarray(i));
+        } catch (err) { broken("upgraded session: " + err.message); return; }
+        if (ack > this._outSeq) { broken("upgraded session: ack of a message never sent"); return; }
+        if (recs.length && recs[0].seq > this._in + 1) { broken("upgraded session: a gap"); return; }
+        this._out = this._out.filter((m) => m.seq > ack);
+        if (this._closeSeq && ack >= this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); end(); return; }
+        started = true;
+        if (!this._take(recs)) { end(); return; }
+        this._wsFlush();
+      };
+      ws.onclose = ws.onerror = end;
     }
     // _backoff waits before a retry, doubling up to 2 s, and gives up once
     // requests have failed for the grace period: the server forgot us.
@@ -221,10 +326,11 @@
     // _send posts what is unacknowledged, one request at a time, in batches
     // under the server's body limit.
     async _send() {
-      if (this._sending || !this._id) return;
+      if (this._ws) { this._wsFlush(); return; }
+      if (this._sending || !this._id || this._held) return;
       this._sending = true;
       try {
-        while (this._out.length > 0 || this._ackClose) {
+        while ((this._out.length > 0 || this._ackClose) && !this._held) {
           this._ackClose = false;
           const batch = [];
           let size = 0;
@@ -270,6 +376,7 @@
       // A poll the server still holds would keep, up to the hold time, a
       // connection of the few a browser opens to one host.
       if (this._pollCtl) this._pollCtl.abort();
+      if (this._ws) { const ws = this._ws; setTimeout(() => { try { ws.close(); } catch (e) { /* closed */ } }, 100); }
       if (!wasClean) this._emit("error", {error: err});
       this._emit("close", {code, reason, wasClean});
     }
@@ -281,7 +388,7 @@
 
   function pushwireConnect(wsURL, lpURL, opts) {
     opts = opts || {};
-    const lp = {hold: opts.hold, pollInterval: opts.pollInterval};
+    const lp = {hold: opts.hold, pollInterval: opts.pollInterval, upgrade: opts.upgrade};
     proposal(lp); // throws now, as the constructor would
     if (opts.forceLongPoll || typeof WebSocket === "undefined") return Promise.resolve(new PushwireLongPoll(lpURL, lp));
     return new Promise((resolve) => {

@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +277,128 @@ func TestJSClientEndsItsPoll(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the poll is still held 5 s after the session ended")
 	}
+}
+
+// The JavaScript client moves its session to a WebSocket and carries 1,000
+// messages each way, in order and once, also when every connection to the
+// server, polls and WebSockets alike, is cut after a few KB.
+func TestJSClientUpgrade(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: .ci/run should have installed it")
+		}
+		t.Skip("node is not installed: the JavaScript client cannot be tested")
+	}
+	t.Cleanup(leaktest.Check(t))
+	const n = 1000
+	for _, cut := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cut=%v", cut), func(t *testing.T) {
+			done := make(chan error, 2)
+			var armed atomic.Bool
+			h := NewHandler(&Options{Upgrade: upgradeOn, Hold: 500 * time.Millisecond, Grace: 10 * time.Second})
+			go func() {
+				s, err := h.Accept(bg)
+				if err != nil {
+					done <- err
+					return
+				}
+				go func() {
+					for i := range n {
+						if i%10 == 0 {
+							time.Sleep(5 * time.Millisecond) // as the client paces its own
+						}
+						if err := s.WriteMessage(bg, conn.Text, fmt.Appendf(nil, "s%d", i)); err != nil {
+							done <- err
+							return
+						}
+					}
+					done <- nil
+				}()
+				var buf []byte
+				for i := range n {
+					_, msg, err := s.ReadMessage(bg, buf)
+					if err != nil || string(msg) != fmt.Sprint("c", i) {
+						done <- fmt.Errorf("server read %q %v, want c%d", msg, err, i)
+						return
+					}
+					// Open (and client.js) went through: cut from now.
+					armed.Store(true)
+					buf = msg
+				}
+				_, _, err = s.ReadMessage(bg, nil)
+				if ce, ok := errors.AsType[*conn.CloseError](err); !ok || ce.Code != 4000 {
+					done <- fmt.Errorf("server read %v, want the close 4000", err)
+					return
+				}
+				done <- nil
+			}()
+			srv := httptest.NewUnstartedServer(h)
+			var cuts atomic.Int64
+			if cut {
+				srv.Listener = &cuttingListener{Listener: srv.Listener, r: rand.New(rand.NewPCG(5, 6)), cuts: &cuts, armed: &armed}
+			}
+			srv.Start()
+			t.Cleanup(func() { h.Close(); srv.Close() })
+			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, "--experimental-websocket", "testdata/jsclient.js", srv.URL, "upgrade", fmt.Sprintf(`{"n": %d}`, n))
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			b, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("node: %v\n%s", err, stderr.Bytes())
+			}
+			var got struct {
+				Received int
+				Bad      string
+				Seen     []string
+				Code     int
+				WasClean bool
+				Error    string
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("%v: %s", err, b)
+			}
+			t.Logf("%s; %d connections cut", b, cuts.Load())
+			if got.Received != n || got.Bad != "" || got.Code != 4000 || !got.WasClean || !slices.Contains(got.Seen, "websocket") {
+				t.Fatalf("JavaScript client: %+v; want %d in order, on a WebSocket at some point, closed cleanly with 4000", got, n)
+			}
+			if !cut && !slices.Equal(got.Seen, []string{"websocket"}) {
+				t.Fatalf("transports %v without a cut, want one move to a WebSocket", got.Seen)
+			}
+			if cut && cuts.Load() < 3 {
+				t.Fatalf("%d connections cut", cuts.Load())
+			}
+			for range 2 {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// cuttingListener gives each connection it accepts a byte budget (see
+// budgetConn), spent once armed: a third are cut within 600 bytes.
+type cuttingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	r     *rand.Rand
+	cuts  *atomic.Int64
+	armed *atomic.Bool
+}
+
+func (l *cuttingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	budget := 1 + l.r.IntN(8<<10)
+	if l.r.IntN(3) == 0 {
+		budget = 1 + l.r.IntN(600)
+	}
+	l.mu.Unlock()
+	return &budgetConn{Conn: nc, left: budget, cuts: l.cuts, armed: l.armed}, nil
 }

@@ -7,7 +7,7 @@ const vm = require("vm");
 const [base, scenario, optsJSON] = process.argv.slice(2);
 const {idle, ...opts} = JSON.parse(optsJSON || "{}");
 const out = (v) => { console.log(JSON.stringify(v)); process.exit(0); };
-setTimeout(() => out({error: "timeout"}), 8000);
+setTimeout(() => out({error: "timeout"}), 25000);
 
 (async () => {
   const src = await (await fetch(base + "/client.js")).text();
@@ -21,6 +21,30 @@ setTimeout(() => out({error: "timeout"}), 8000);
       }
     }
     out({got});
+  }
+  if (scenario === "upgrade") {
+    // n messages each way on a session that moves to a WebSocket; prints
+    // how many came in order, the transports seen, and the close.
+    const n = opts.n;
+    const s = await pushwireConnect("", base, {forceLongPoll: true, upgrade: true});
+    const seen = new Set();
+    let next = 0, bad = "";
+    // Ten every 5 ms, so that the session moves and is cut while they go.
+    let sent = 0;
+    const more = () => {
+      for (let k = 0; k < 10 && sent < n; k++) s.send("c" + sent++);
+      if (sent < n) setTimeout(more, 5);
+      else if (next === n) s.close(4000, "bye");
+    };
+    s.onopen = more;
+    s.ontransport = (e) => seen.add(e.transport);
+    s.onmessage = (e) => {
+      if (e.data !== "s" + next && !bad) bad = "got " + e.data + ", want s" + next;
+      next++;
+      if (next === n && sent === n) s.close(4000, "bye");
+    };
+    s.onclose = (e) => setTimeout(out, 300, {received: next, bad, seen: [...seen].sort(), code: e.code, wasClean: e.wasClean});
+    return;
   }
   const s = await pushwireConnect("ws://127.0.0.1:1/none", base, {timeout: 500, ...opts});
   s.binaryType = "arraybuffer";
