@@ -16,10 +16,10 @@ import (
 )
 
 // A real browser receives every tick over WebSocket, over long polling
-// when asked, across a forced reconnection, and across WebSocket being
-// refused mid-session (it falls back to long polling and resumes): the
-// page, after a few ticks, says which transport it ended on and how many
-// ticks it missed, and a client of ours hears it. It needs Debian's
+// when asked, across a forced reconnection, across WebSocket being refused
+// mid-session (it falls back to long polling and resumes), and on long
+// polling that moves to a WebSocket: the page, after a few ticks, says
+// which transports it has been on and how many ticks it missed, and a client of ours hears it. It needs Debian's
 // chromium (.ci/run installs it).
 func TestBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
@@ -39,7 +39,8 @@ func TestBrowser(t *testing.T) {
 		{"forced long polling", "&transport=longpoll", false, false, "long polling"},
 		{"plain polling", "&transport=polling", false, false, "plain polling"},
 		{"websocket, reconnected", "&reconnect=1", false, false, "WebSocket"},
-		{"websocket refused mid-session", "&reconnect=1", true, false, "long polling"},
+		{"websocket refused mid-session", "&reconnect=1", true, false, "WebSocket then long polling"},
+		{"long polling upgraded", "&transport=upgrade", false, false, "long polling then WebSocket"},
 		{"websocket behind a reverse proxy", "", false, true, "WebSocket"},
 		{"long polling behind a reverse proxy", "&transport=longpoll", false, true, "long polling"},
 	}

@@ -2,9 +2,9 @@
 // clock tick every second on the topic "clock", and whatever any visitor
 // types on "chat", to every page at once. Pages connect with pushwire.js:
 // WebSocket, or long polling when WebSocket does not get through (force it
-// with ?transport=longpoll, plain polling with ?transport=polling, or start
-// the server with -no-websocket to refuse upgrades as a hostile proxy
-// would). Behind a reverse proxy that rewrites Host, name the proxy with
+// with ?transport=longpoll, plain polling with ?transport=polling, long
+// polling that moves to a WebSocket with ?transport=upgrade, or start the
+// server with -no-websocket to refuse upgrades as a hostile proxy would). Behind a reverse proxy that rewrites Host, name the proxy with
 // -trusted-proxies so that its forwarding headers count for the origin
 // check. The page's "reconnect" button drops
 // its connection while ticks keep coming: it resumes where it stopped and
