@@ -227,7 +227,19 @@ func readResponse(r io.Reader, key string, opts *DialOptions) (Result, error) {
 	case len(acc) != 1 || acc[0] != AcceptKey(key):
 		return Result{}, fail(0, ErrAccept, "")
 	}
-	res := Result{Buffered: rest}
+	res, err := agreement(h, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Buffered = rest
+	return res, nil
+}
+
+// agreement checks the subprotocol and extensions a server's answer chose
+// against what opts offered.
+func agreement(h http.Header, opts *DialOptions) (Result, error) {
+	var res Result
+	var err error
 	switch p := h["Sec-Websocket-Protocol"]; {
 	case len(p) == 0:
 	case len(p) > 1 || !slices.Contains(opts.Subprotocols, p[0]):

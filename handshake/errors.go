@@ -57,11 +57,15 @@ var (
 	ErrHeaderTooLarge = errors.New("HTTP head larger than MaxHeaderBytes")          // 431
 	ErrHijack         = errors.New("connection cannot be hijacked")                 // 500
 	ErrHeader         = errors.New("invalid or reserved header in options")         // 500 on the server
+	// An HTTP/2 request that is not an extended CONNECT for websocket
+	// (RFC 8441): a client gets one only from a server that advertises it,
+	// which Go's does when the process runs with GODEBUG=http2xconnect=1.
+	ErrExtendedConnect = errors.New("over HTTP/2 a WebSocket opens with an extended CONNECT (RFC 8441): run the server with GODEBUG=http2xconnect=1") // 400
 
 	// Client side (ErrExtensions, ErrMalformed, ErrHeaderTooLarge and
 	// ErrHeader apply too).
 	ErrURL                 = errors.New("URL is not ws:// or wss:// with a host and no fragment")
-	ErrStatus              = errors.New("status is not 101 Switching Protocols")
+	ErrStatus              = errors.New("status is not 101 Switching Protocols (200 over HTTP/2)")
 	ErrUpgradeResponse     = errors.New("response Upgrade does not name websocket")
 	ErrConnectionResponse  = errors.New("response Connection does not name upgrade")
 	ErrAccept              = errors.New("Sec-WebSocket-Accept does not match the key")

@@ -300,6 +300,8 @@ func validHost(h string) bool {
 func check(r *http.Request, opts *ServerOptions, dst []byte) (Result, []byte, *Error) {
 	h := r.Header
 	switch {
+	case r.ProtoMajor == 2:
+		return Result{}, nil, fail(http.StatusBadRequest, ErrExtendedConnect, "")
 	case r.Method != http.MethodGet:
 		return Result{}, nil, fail(http.StatusMethodNotAllowed, ErrMethod, r.Method)
 	case !r.ProtoAtLeast(1, 1):
@@ -325,34 +327,9 @@ func check(r *http.Request, opts *ServerOptions, dst []byte) (Result, []byte, *E
 	if len(keys) != 1 || !validKey(keys[0]) {
 		return Result{}, nil, fail(http.StatusBadRequest, ErrKey, "")
 	}
-	if err := checkOrigin(r, opts); err != nil {
-		return Result{}, nil, err
-	}
-	protos, err := ParseProtocols(h["Sec-Websocket-Protocol"])
-	if err != nil {
-		return Result{}, nil, failCause(http.StatusBadRequest, ErrProtocols, err)
-	}
-	// Offers nobody will look at are only checked.
-	offers, err := parseExtensions(h["Sec-Websocket-Extensions"], opts.Extensions != nil)
-	if err != nil {
-		return Result{}, nil, failCause(http.StatusBadRequest, ErrExtensions, err)
-	}
-	if err := checkHeader(opts.Header); err != nil {
-		err.Status = http.StatusInternalServerError
-		return Result{}, nil, err
-	}
-
-	res := Result{Request: r}
-	res.Subprotocol = choose(opts.Subprotocols, protos)
-	if opts.Extensions != nil && len(offers) > 0 {
-		if res.Extensions, err = opts.Extensions(offers); err != nil {
-			return Result{}, nil, failCause(http.StatusBadRequest, ErrExtensions, err)
-		}
-		// Writing what ParseExtensions would refuse is our bug, not the
-		// client's.
-		if err := checkExtensions(res.Extensions); err != nil {
-			return Result{}, nil, failCause(http.StatusInternalServerError, ErrExtensions, err)
-		}
+	res, herr := negotiate(r, opts)
+	if herr != nil {
+		return Result{}, nil, herr
 	}
 
 	b := dst[:0]
@@ -375,6 +352,41 @@ func check(r *http.Request, opts *ServerOptions, dst []byte) (Result, []byte, *E
 	b = appendHeader(b, opts.Header, "")
 	b = append(b, "\r\n"...)
 	return res, b, nil
+}
+
+// negotiate applies what both versions of HTTP share: the origin policy,
+// and the choice of subprotocol and extensions.
+func negotiate(r *http.Request, opts *ServerOptions) (Result, *Error) {
+	h := r.Header
+	if err := checkOrigin(r, opts); err != nil {
+		return Result{}, err
+	}
+	protos, err := ParseProtocols(h["Sec-Websocket-Protocol"])
+	if err != nil {
+		return Result{}, failCause(http.StatusBadRequest, ErrProtocols, err)
+	}
+	// Offers nobody will look at are only checked.
+	offers, err := parseExtensions(h["Sec-Websocket-Extensions"], opts.Extensions != nil)
+	if err != nil {
+		return Result{}, failCause(http.StatusBadRequest, ErrExtensions, err)
+	}
+	if err := checkHeader(opts.Header); err != nil {
+		err.Status = http.StatusInternalServerError
+		return Result{}, err
+	}
+	res := Result{Request: r}
+	res.Subprotocol = choose(opts.Subprotocols, protos)
+	if opts.Extensions != nil && len(offers) > 0 {
+		if res.Extensions, err = opts.Extensions(offers); err != nil {
+			return Result{}, failCause(http.StatusBadRequest, ErrExtensions, err)
+		}
+		// Writing what ParseExtensions would refuse is our bug, not the
+		// client's.
+		if err := checkExtensions(res.Extensions); err != nil {
+			return Result{}, failCause(http.StatusInternalServerError, ErrExtensions, err)
+		}
+	}
+	return res, nil
 }
 
 // choose returns the first of ours that the client offered.
