@@ -37,7 +37,19 @@ type AcceptOptions struct {
 
 // Accept upgrades an HTTP request to a WebSocket connection. On failure it
 // has answered the request with the right status, and returns the error.
+//
+// Over HTTP/2 it serves an extended CONNECT (RFC 8441), which Go's server
+// lets through when the process runs with GODEBUG=http2xconnect=1 (a plain
+// HTTP/2 request is refused with handshake.ErrExtendedConnect, which says
+// so). The Conn is then the handler's stream, which ends when the handler
+// returns: read it in the handler, or use Handler, which waits. Unlike a
+// hijacked connection, such a stream holds up net/http's Server.Shutdown
+// until it ends: close it from a function registered with
+// Server.RegisterOnShutdown.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if r.ProtoMajor == 2 {
+		return acceptHTTP2(w, r, opts)
+	}
 	so, neg := serverOptions(opts)
 	nc, res, err := handshake.Upgrade(w, r, so)
 	if err != nil {
@@ -124,7 +136,8 @@ type Handler struct {
 	OnRefuse func(r *http.Request, err error)
 }
 
-// ServeHTTP upgrades the request and starts Serve.
+// ServeHTTP upgrades the request and starts Serve. Over HTTP/2 it returns
+// once the connection is closed, since its stream ends then.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := Accept(w, r, h.Options)
 	if err != nil {
@@ -134,4 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	go h.Serve(c, r)
+	if s, ok := c.nc.(*h2Stream); ok {
+		<-s.done
+	}
 }

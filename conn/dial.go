@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -34,6 +35,15 @@ type DialOptions struct {
 	Proxy func(*http.Request) (*url.URL, error)
 	// MaxHeaderBytes bounds the response's head (default 8 KiB).
 	MaxHeaderBytes int
+	// HTTP2, if set, opens the WebSocket on an HTTP/2 connection (RFC
+	// 8441) with this RoundTripper, which must send extended CONNECT, such
+	// as golang.org/x/net/http2's Transport (its TLSClientConfig, not
+	// TLSConfig, applies). Shared by many Dials, it carries their
+	// WebSockets on one TCP connection per server. When the server does
+	// not offer it (no h2, or no SETTINGS_ENABLE_CONNECT_PROTOCOL), or the
+	// round trip fails before an answer, Dial opens the WebSocket over
+	// HTTP/1.1 as without it.
+	HTTP2 http.RoundTripper
 }
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL. ctx bounds the
@@ -55,9 +65,17 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		neg.cfg = opts.Compression
 	}
 	neg.offer(&do)
+	var h2err error
+	if opts != nil && opts.HTTP2 != nil {
+		c, err := dialHTTP2(ctx, url, opts.HTTP2, &do, o, neg)
+		if _, answered := errors.AsType[*handshake.Error](err); err == nil || answered || ctx.Err() != nil {
+			return c, err
+		}
+		h2err = err
+	}
 	nc, res, err := handshake.Dial(ctx, url, &do)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(h2err, err)
 	}
 	c := newConn(nc, Client, res.Buffered, o, neg.codec(false))
 	c.subprotocol = res.Subprotocol

@@ -1,0 +1,222 @@
+package conn_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/net/http2"
+
+	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/internal/leaktest"
+)
+
+// h2Server serves an echo over TLS with HTTP/2, recording the HTTP version
+// of each WebSocket and counting TCP connections. Extended CONNECT is on
+// if the process has it (see runWithXConnect).
+type h2Server struct {
+	*httptest.Server
+	protos sync.Map // URL path -> r.Proto
+	tcp    atomic.Int64
+}
+
+func newH2Server(t *testing.T, opts *conn.AcceptOptions) *h2Server {
+	t.Helper()
+	s := &h2Server{}
+	echo := &conn.Handler{Options: opts, Serve: func(c *conn.Conn, r *http.Request) {
+		var buf []byte
+		for {
+			typ, msg, err := c.ReadMessage(bg, buf)
+			if err != nil {
+				return
+			}
+			if c.WriteMessage(bg, typ, msg) != nil {
+				return
+			}
+			buf = msg
+		}
+	}}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.protos.Store(r.URL.Path, r.Proto)
+		echo.ServeHTTP(w, r)
+	}))
+	s.EnableHTTP2 = true
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.tcp.Add(1)
+		}
+	}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// xconnect reports whether this process runs with GODEBUG=http2xconnect=1,
+// which net/http reads once, at init.
+func xconnect() bool { return strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") }
+
+// runWithXConnect reports whether the calling test is to run here: if this
+// process has extended CONNECT on, or off, as on asks. If not, it runs the
+// test in a child process (this binary) that has, and fails if it fails.
+func runWithXConnect(t *testing.T, on bool) bool {
+	if xconnect() == on {
+		return true
+	}
+	godebug := "GODEBUG=http2xconnect=0"
+	if on {
+		godebug = "GODEBUG=http2xconnect=1"
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), godebug)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("in a child process with %s: %v\n%s", godebug, err, out)
+	}
+	return false
+}
+
+func (s *h2Server) url(path string) string {
+	return "wss" + strings.TrimPrefix(s.URL, "https") + path
+}
+
+func (s *h2Server) tlsConfig() *tls.Config {
+	return s.Client().Transport.(*http.Transport).TLSClientConfig
+}
+
+// transport is an HTTP/2 client that can send extended CONNECT: x/net's,
+// since net/http's own Transport refuses :protocol. Its idle connections
+// close when the test ends.
+func (s *h2Server) transport(t *testing.T) http.RoundTripper {
+	//lint:ignore SA1019 net/http's Transport cannot send extended CONNECT
+	tr := &http2.Transport{TLSClientConfig: s.tlsConfig()}
+	var idle interface{ CloseIdleConnections() } = tr
+	t.Cleanup(idle.CloseIdleConnections)
+	return tr
+}
+
+// WebSockets over HTTP/2 (RFC 8441) echo messages of every size, plain and
+// compressed with context takeover, each on an HTTP/2 stream.
+func TestHTTP2Echo(t *testing.T) {
+	if !runWithXConnect(t, true) {
+		return
+	}
+	t.Cleanup(leaktest.Check(t))
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deflate=%v", compress), func(t *testing.T) {
+			var cfg *deflate.Config
+			if compress {
+				cfg = &deflate.Config{}
+			}
+			srv := newH2Server(t, &conn.AcceptOptions{Compression: cfg, Subprotocols: []string{"chat"}})
+			tr := srv.transport(t)
+			c, err := conn.Dial(bg, srv.url("/echo"), &conn.DialOptions{HTTP2: tr, Compression: cfg, Subprotocols: []string{"chat"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, _ := srv.protos.Load("/echo"); p != "HTTP/2.0" || c.Subprotocol() != "chat" || c.Compressed() != compress {
+				t.Fatalf("over %v, subprotocol %q, compressed %v", p, c.Subprotocol(), c.Compressed())
+			}
+			for _, size := range []int{0, 125, 64 << 10, 8 << 20} {
+				for _, text := range []bool{false, true} {
+					msg := payload(size, text)
+					typ := conn.Binary
+					if text {
+						typ = conn.Text
+					}
+					if err := c.WriteMessage(bg, typ, msg); err != nil {
+						t.Fatal(err)
+					}
+					gt, got, err := c.ReadMessage(bg, nil)
+					if err != nil || gt != typ || !bytes.Equal(got, msg) {
+						t.Fatalf("%d bytes: got %v, %d bytes, %v", size, gt, len(got), err)
+					}
+				}
+			}
+			if err := c.Close(conn.CloseNormal, "done"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A hundred WebSockets at once share one TCP connection.
+func TestHTTP2Multiplexed(t *testing.T) {
+	if !runWithXConnect(t, true) {
+		return
+	}
+	t.Cleanup(leaktest.Check(t))
+	srv := newH2Server(t, nil)
+	tr := srv.transport(t)
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			c, err := conn.Dial(bg, srv.url(fmt.Sprint("/", i)), &conn.DialOptions{HTTP2: tr})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close(conn.CloseNormal, "")
+			for k := range 10 {
+				msg := fmt.Appendf(nil, "%d-%d", i, k)
+				if err := c.WriteMessage(bg, conn.Text, msg); err != nil {
+					errs <- err
+					return
+				}
+				if _, got, err := c.ReadMessage(bg, nil); err != nil || !bytes.Equal(got, msg) {
+					errs <- fmt.Errorf("got %q %v, want %q", got, err, msg)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := srv.tcp.Load(); got != 1 {
+		t.Fatalf("%d WebSockets took %d TCP connections, want 1", n, got)
+	}
+}
+
+// A server without extended CONNECT: Dial falls back to HTTP/1.1, and a
+// plain HTTP/2 request is refused with the error that names the setting.
+func TestHTTP2NotOffered(t *testing.T) {
+	if !runWithXConnect(t, false) {
+		return
+	}
+	t.Cleanup(leaktest.Check(t))
+	srv := newH2Server(t, nil)
+	tr := srv.transport(t)
+	c, err := conn.Dial(bg, srv.url("/fallback"), &conn.DialOptions{HTTP2: tr, TLSConfig: srv.tlsConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := srv.protos.Load("/fallback"); p != "HTTP/1.1" {
+		t.Fatalf("opened over %v, want HTTP/1.1", p)
+	}
+	c.Close(conn.CloseNormal, "")
+
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL + "/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "GODEBUG=http2xconnect=1") {
+		t.Fatalf("a plain HTTP/2 request: %s %q", resp.Status, body)
+	}
+}
