@@ -76,9 +76,9 @@ func TestProcesses(t *testing.T) {
 		nodes = append(nodes, startPushnode(t, "pushnode"+strconv.Itoa(i), bin,
 			"-nats", strings.Join(urls, ","), "-replicas", "3", "-publish",
 			"-heartbeat", "1s", "-timeout", "30s",
-			// The whole run's history, so that only a failure, not a
-			// client slowed by the machine, can make a gap.
-			"-history", strconv.Itoa(perTopic+1)))
+			// The whole run's history, by count and by age, so that only
+			// a failure, not a client slowed by the machine, can make a gap.
+			"-history", strconv.Itoa(perTopic+1), "-max-age", "1h"))
 	}
 	var bases []string
 	for _, n := range nodes {
