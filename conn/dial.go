@@ -2,8 +2,8 @@ package conn
 
 import (
 	"context"
-	"errors"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"

@@ -16,21 +16,24 @@ import (
 // net.Conn: reads from the request's body, writes to the response, each
 // flushed. net/http ends the stream when the handler returns, and a write
 // after that panics: Close stops the writes, then lets the handler return
-// (done).
+// (done); a write from a handler that returned early fails.
 type h2Stream struct {
+	ctx    context.Context // the request's: done once the handler returned
 	body   io.ReadCloser
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	local  net.Addr
 	remote net.Addr
 
-	mu     sync.Mutex // held by writes and by Close
+	// Held shared by writes and deadlines (a deadline must cut a write
+	// short), and by Close alone.
+	mu     sync.RWMutex
 	closed bool
 	done   chan struct{} // closed by Close: the handler may return
 }
 
 func newH2Stream(w http.ResponseWriter, r *http.Request) *h2Stream {
-	s := &h2Stream{body: r.Body, w: w, rc: http.NewResponseController(w), done: make(chan struct{})}
+	s := &h2Stream{ctx: r.Context(), body: r.Body, w: w, rc: http.NewResponseController(w), done: make(chan struct{})}
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		s.local = a
 	}
@@ -42,17 +45,34 @@ func newH2Stream(w http.ResponseWriter, r *http.Request) *h2Stream {
 
 func (s *h2Stream) Read(p []byte) (int, error) { return s.body.Read(p) }
 
-func (s *h2Stream) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, net.ErrClosed
-	}
-	n, err := s.w.Write(p)
-	if err == nil {
-		err = s.rc.Flush()
-	}
+func (s *h2Stream) Write(p []byte) (n int, err error) {
+	err = s.use(func() error {
+		var err error
+		if n, err = s.w.Write(p); err == nil {
+			err = s.rc.Flush()
+		}
+		return err
+	})
 	return n, err
+}
+
+// use runs f on the response while it may be used: not after Close, nor
+// once the handler returned. The request's context ends a moment after the
+// handler returns; a call in between makes net/http panic (a deadline
+// moved by a context that fired late, a handler that returned before its
+// Conn closed), which fails the call rather than the process.
+func (s *h2Stream) use(f func() error) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || s.ctx.Err() != nil {
+		return net.ErrClosed
+	}
+	defer func() {
+		if recover() != nil {
+			err = net.ErrClosed
+		}
+	}()
+	return f()
 }
 
 func (s *h2Stream) Close() error {
@@ -77,8 +97,13 @@ func (s *h2Stream) SetDeadline(t time.Time) error {
 	return s.SetWriteDeadline(t)
 }
 
-func (s *h2Stream) SetReadDeadline(t time.Time) error  { return s.rc.SetReadDeadline(t) }
-func (s *h2Stream) SetWriteDeadline(t time.Time) error { return s.rc.SetWriteDeadline(t) }
+func (s *h2Stream) SetReadDeadline(t time.Time) error {
+	return s.use(func() error { return s.rc.SetReadDeadline(t) })
+}
+
+func (s *h2Stream) SetWriteDeadline(t time.Time) error {
+	return s.use(func() error { return s.rc.SetWriteDeadline(t) })
+}
 
 // acceptHTTP2 serves an RFC 8441 request: the stream becomes the Conn.
 func acceptHTTP2(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {

@@ -2,29 +2,31 @@ package conn_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/internal/h2test"
 	"github.com/pushwire/pushwire/internal/leaktest"
 )
 
 // h2Server serves an echo over TLS with HTTP/2, recording the HTTP version
 // of each WebSocket and counting TCP connections. Extended CONNECT is on
-// if the process has it (see runWithXConnect).
+// if the process has it (see h2test.Run).
 type h2Server struct {
 	*httptest.Server
 	protos sync.Map // URL path -> r.Proto
@@ -62,30 +64,6 @@ func newH2Server(t *testing.T, opts *conn.AcceptOptions) *h2Server {
 	return s
 }
 
-// xconnect reports whether this process runs with GODEBUG=http2xconnect=1,
-// which net/http reads once, at init.
-func xconnect() bool { return strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") }
-
-// runWithXConnect reports whether the calling test is to run here: if this
-// process has extended CONNECT on, or off, as on asks. If not, it runs the
-// test in a child process (this binary) that has, and fails if it fails.
-func runWithXConnect(t *testing.T, on bool) bool {
-	if xconnect() == on {
-		return true
-	}
-	godebug := "GODEBUG=http2xconnect=0"
-	if on {
-		godebug = "GODEBUG=http2xconnect=1"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), godebug)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatalf("in a child process with %s: %v\n%s", godebug, err, out)
-	}
-	return false
-}
-
 func (s *h2Server) url(path string) string {
 	return "wss" + strings.TrimPrefix(s.URL, "https") + path
 }
@@ -108,7 +86,7 @@ func (s *h2Server) transport(t *testing.T) http.RoundTripper {
 // WebSockets over HTTP/2 (RFC 8441) echo messages of every size, plain and
 // compressed with context takeover, each on an HTTP/2 stream.
 func TestHTTP2Echo(t *testing.T) {
-	if !runWithXConnect(t, true) {
+	if !h2test.Run(t, true) {
 		return
 	}
 	t.Cleanup(leaktest.Check(t))
@@ -152,7 +130,7 @@ func TestHTTP2Echo(t *testing.T) {
 
 // A hundred WebSockets at once share one TCP connection.
 func TestHTTP2Multiplexed(t *testing.T) {
-	if !runWithXConnect(t, true) {
+	if !h2test.Run(t, true) {
 		return
 	}
 	t.Cleanup(leaktest.Check(t))
@@ -195,7 +173,7 @@ func TestHTTP2Multiplexed(t *testing.T) {
 // A server without extended CONNECT: Dial falls back to HTTP/1.1, and a
 // plain HTTP/2 request is refused with the error that names the setting.
 func TestHTTP2NotOffered(t *testing.T) {
-	if !runWithXConnect(t, false) {
+	if !h2test.Run(t, false) {
 		return
 	}
 	t.Cleanup(leaktest.Check(t))
@@ -218,5 +196,42 @@ func TestHTTP2NotOffered(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "GODEBUG=http2xconnect=1") {
 		t.Fatalf("a plain HTTP/2 request: %s %q", resp.Status, body)
+	}
+}
+
+// On an HTTP/2 stream, a write to a client that does not read ends at its
+// context's deadline, as on a socket, and the handler's stream ends.
+func TestHTTP2BoundedWrite(t *testing.T) {
+	if !h2test.Run(t, true) {
+		return
+	}
+	t.Cleanup(leaktest.Check(t))
+	result := make(chan error, 1)
+	srv := httptest.NewUnstartedServer(&conn.Handler{Serve: func(c *conn.Conn, r *http.Request) {
+		ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+		defer cancel()
+		var err error
+		for err == nil {
+			err = c.WriteMessage(ctx, conn.Binary, make([]byte, 1<<20))
+		}
+		result <- err
+		c.Close(conn.CloseNormal, "")
+	}})
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	hs := &h2Server{Server: srv}
+	c, err := conn.Dial(bg, hs.url("/"), &conn.DialOptions{HTTP2: hs.transport(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.NetConn().Close()
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("the write to a client that does not read: %v", err)
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a timing
+		t.Fatal("the write is still blocked")
 	}
 }
