@@ -30,6 +30,9 @@ type ClientOptions struct {
 	// HTTPClient makes long polling's requests; default
 	// http.DefaultClient.
 	HTTPClient *http.Client
+	// HTTP2, if set, opens WebSockets over HTTP/2 with it (RFC 8441; see
+	// conn.DialOptions.HTTP2), falling back to HTTP/1.1.
+	HTTP2 http.RoundTripper
 	// MinBackoff and MaxBackoff bound the wait between reconnections,
 	// which doubles from the first to the second with jitter (defaults
 	// 100 ms and 5 s).
@@ -159,7 +162,7 @@ func (c *Client) connect(ctx context.Context) (conn.MessageConn, string, error) 
 	var wsErr error
 	if want == "" || want == "websocket" {
 		dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
-		ws, err := conn.Dial(dctx, c.wsURL, &conn.DialOptions{Subprotocols: []string{Subprotocol}, Header: c.opts.Header})
+		ws, err := conn.Dial(dctx, c.wsURL, &conn.DialOptions{Subprotocols: []string{Subprotocol}, Header: c.opts.Header, HTTP2: c.opts.HTTP2})
 		cancel()
 		if err == nil {
 			if ws.Subprotocol() != Subprotocol {
@@ -179,7 +182,7 @@ func (c *Client) connect(ctx context.Context) (conn.MessageConn, string, error) 
 		HTTPClient: c.opts.HTTPClient, Header: c.opts.Header, Hold: c.opts.Hold, PollInterval: c.opts.PollInterval,
 	}
 	if want == "" || want == "upgrade" {
-		lpOpts.Upgrade = &conn.DialOptions{Header: c.opts.Header}
+		lpOpts.Upgrade = &conn.DialOptions{Header: c.opts.Header, HTTP2: c.opts.HTTP2}
 	}
 	lp, err := longpoll.Dial(dctx, c.base, lpOpts)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/longpoll"
 )
 
@@ -196,7 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(clientJS)
 		return
 	}
-	isWS := strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && base != "upgrade"
+	isWS := (strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || handshake.IsHTTP2(r)) && base != "upgrade"
 	opening := isWS || base == "open"
 	if !opening {
 		s.lp.ServeHTTP(w, r) // poll, send, client.js: the session is known
@@ -231,6 +232,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sess := s.newSession(c, c, "websocket", c.Subprotocol() == Subprotocol, value)
 	if sess == nil {
 		c.Close(conn.CloseGoingAway, ErrShutdown.Error())
+		return
+	}
+	if r.ProtoMajor == 2 {
+		// The WebSocket is this request's stream, which ends when the
+		// handler returns.
+		sess.run()
+		c.Close(conn.CloseNormal, "")
 		return
 	}
 	// Served on a goroutine of its own, so that net/http keeps nothing for

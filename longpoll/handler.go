@@ -182,8 +182,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		want := http.MethodGet
-		if op == "send" {
+		switch {
+		case op == "send":
 			want = http.MethodPost
+		case op == "upgrade" && r.ProtoMajor == 2:
+			want = http.MethodConnect // RFC 8441
 		}
 		if r.Method != want {
 			methodNotAllowed(w, want)
@@ -647,18 +650,25 @@ func (s *Session) upgrade(w http.ResponseWriter, r *http.Request, ack uint64) {
 		}
 	}()
 	how, err := s.stream(ctx, ws, s.h.opts.Grace/3, DefaultMaxBatch)
+	closeWS := func(code conn.CloseCode, reason string) {
+		if r.ProtoMajor == 2 {
+			ws.Close(code, reason) // the stream ends when the handler returns
+		} else {
+			go ws.Close(code, reason)
+		}
+	}
 	switch {
 	case how == streamFinished:
 		s.expire(nil)
-		go ws.Close(conn.CloseNormal, "")
+		closeWS(conn.CloseNormal, "")
 	case how == streamStopped:
-		go ws.Close(conn.CloseNormal, "superseded")
+		closeWS(conn.CloseNormal, "superseded")
 	case how == streamEnded:
-		go ws.Close(conn.CloseGoingAway, "session ended")
+		closeWS(conn.CloseGoingAway, "session ended")
 	case isProtocolError(err):
 		ce := &conn.CloseError{Code: conn.CloseProtocolError, Reason: err.Error(), Local: true, Err: err}
 		s.expire(ce)
-		go ws.Close(conn.CloseProtocolError, "")
+		closeWS(conn.CloseProtocolError, "")
 	default:
 		ws.NetConn().Close() // the client goes back to polling
 	}
