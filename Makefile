@@ -32,7 +32,7 @@ lint: vet
 		{ [ $$m = . ] || $(GO) run $$sc ./...; }) || { echo "lint: $$m"; exit 1; }; done
 
 demo:
-	$(GO) run ./demo -addr 127.0.0.1:8080 $(ARGS)
+	GODEBUG=$${GODEBUG:+$$GODEBUG,}http2xconnect=1 $(GO) run ./demo -addr 127.0.0.1:8080 $(ARGS)
 
 # Every fuzz target for FUZZTIME each, in this module and in fuzz/.
 fuzz:

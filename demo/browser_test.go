@@ -4,15 +4,19 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pushwire/pushwire"
+	"github.com/pushwire/pushwire/internal/h2test"
 )
 
 // A real browser receives every tick over WebSocket, over long polling
@@ -59,25 +63,7 @@ func TestBrowser(t *testing.T) {
 			}
 			defer listener.Close()
 
-			profile, err := os.MkdirTemp("", "chromium")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(profile)
-
-			cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
-				"--disable-quic", "--no-first-run", "--disable-background-networking",
-				"--disable-component-update", "--disable-sync", "--user-data-dir="+profile,
-				"--remote-debugging-port=0", page+"/?say=probe"+r.query)
-			// Its own process group, so that its helper processes end with it.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				cmd.Wait()
-			}()
+			defer openPage(t, ctx, chromium, page+"/?say=probe"+r.query)()
 			if r.refuseLater {
 				for d.srv.Stats().Sessions["websocket"] == 0 {
 					if ctx.Err() != nil {
@@ -87,13 +73,83 @@ func TestBrowser(t *testing.T) {
 				}
 				d.noWebSocket.Store(true)
 			}
-			want := "probe via " + r.wantTransport + " missed=0"
-			until(t, ctx, listener, func(e event) bool {
-				if e.Kind == "say" && strings.HasPrefix(e.Text, "probe") && e.Text != want {
-					t.Fatalf("the page said %q, want %q", e.Text, want)
-				}
-				return e.Kind == "say" && e.Text == want
-			})
+			waitSaid(t, ctx, listener, "probe via "+r.wantTransport+" missed=0")
 		})
+	}
+}
+
+// openPage opens url in headless Chromium, which trusts any certificate,
+// and returns what stops it.
+func openPage(t *testing.T, ctx context.Context, chromium, url string) (stop func()) {
+	t.Helper()
+	profile, err := os.MkdirTemp("", "chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-quic", "--no-first-run", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--ignore-certificate-errors",
+		"--user-data-dir="+profile, "--remote-debugging-port=0", url)
+	// Its own process group, so that its helper processes end with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(profile)
+		t.Fatal(err)
+	}
+	return func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		os.RemoveAll(profile)
+	}
+}
+
+// waitSaid waits until the page says want through the chat.
+func waitSaid(t *testing.T, ctx context.Context, listener *pushwire.Client, want string) {
+	t.Helper()
+	until(t, ctx, listener, func(e event) bool {
+		if e.Kind == "say" && strings.HasPrefix(e.Text, "probe") && e.Text != want {
+			t.Fatalf("the page said %q, want %q", e.Text, want)
+		}
+		return e.Kind == "say" && e.Text == want
+	})
+}
+
+// Over HTTPS with HTTP/2, Chromium opens the page's WebSocket as a stream
+// of the page's connection (RFC 8441) and receives every tick.
+func TestBrowserHTTP2(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed: .ci/run should have installed it")
+		}
+		t.Skip("chromium is not installed (apt-get install chromium): the browser test cannot run")
+	}
+	if !h2test.Run(t, true) {
+		return
+	}
+	d := newDemo(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	go d.tick(ctx, 100*time.Millisecond)
+	var connects sync.Map // path -> proto
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			connects.Store(r.URL.Path, r.Proto)
+		}
+		d.routes().ServeHTTP(w, r)
+	}))
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	defer hs.Close()
+	defer d.srv.Shutdown(context.Background())
+	listener, err := pushwire.Dial(ctx, hs.URL+"/push/", &pushwire.ClientOptions{Topics: []string{"chat"}, Transport: "longpoll", HTTPClient: hs.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	defer openPage(t, ctx, chromium, hs.URL+"/?say=probe")()
+	waitSaid(t, ctx, listener, "probe via WebSocket missed=0")
+	if p, _ := connects.Load("/push/"); p != "HTTP/2.0" {
+		t.Fatalf("the page's WebSocket: CONNECT over %v, want HTTP/2.0", p)
 	}
 }

@@ -6,7 +6,10 @@
 // polling that moves to a WebSocket with ?transport=upgrade, or start the
 // server with -no-websocket to refuse upgrades as a hostile proxy would). Behind a reverse proxy that rewrites Host, name the proxy with
 // -trusted-proxies so that its forwarding headers count for the origin
-// check. The page's "reconnect" button drops
+// check. With -tls it serves HTTPS with a certificate made at start, and
+// HTTP/2: a browser then opens its WebSocket as a stream of the page's
+// connection (RFC 8441; `make demo` sets GODEBUG=http2xconnect=1, which
+// net/http needs for it). The page's "reconnect" button drops
 // its connection while ticks keep coming: it resumes where it stopped and
 // shows that no tick was missed.
 //
@@ -15,9 +18,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"embed"
 	"flag"
 	"log"
+	"math/big"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -29,6 +40,7 @@ import (
 	"github.com/pushwire/pushwire"
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/deflate"
+	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/longpoll"
 )
 
@@ -38,6 +50,7 @@ var static embed.FS
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	noWS := flag.Bool("no-websocket", false, "refuse WebSocket upgrades, as a proxy that strips them would")
+	useTLS := flag.Bool("tls", false, "serve HTTPS (HTTP/2 included) with a self-signed certificate made at start")
 	proxies := flag.String("trusted-proxies", "", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-Host/Proto and Forwarded headers are believed")
 	flag.Parse()
 	trusted, err := parsePrefixes(*proxies)
@@ -58,10 +71,48 @@ func main() {
 		d.srv.Shutdown(sctx) // every page reads 1001 and reconnects
 		hs.Shutdown(sctx)
 	}()
-	log.Printf("demo: open http://%s/ in a browser (two tabs: type in one, see it in both)", *addr)
-	if err := hs.ListenAndServe(); err != http.ErrServerClosed {
+	scheme := "http"
+	if *useTLS {
+		cert, err := selfSigned()
+		if err != nil {
+			log.Fatal(err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		scheme = "https"
+	}
+	log.Printf("demo: open %s://%s/ in a browser (two tabs: type in one, see it in both)", scheme, *addr)
+	if *useTLS {
+		err = hs.ListenAndServeTLS("", "")
+	} else {
+		err = hs.ListenAndServe()
+	}
+	if err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
+}
+
+// selfSigned makes a certificate for localhost and 127.0.0.1, valid for a
+// day: the browser asks once to accept it.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "pushwire demo"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // event is what the pages receive, as JSON.
@@ -140,7 +191,7 @@ func (d *demo) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", http.FileServerFS(static))
 	mux.Handle("/push/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d.noWebSocket.Load() && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if d.noWebSocket.Load() && (strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || handshake.IsHTTP2(r)) {
 			http.Error(w, "no WebSocket here", http.StatusBadRequest)
 			return
 		}
