@@ -115,7 +115,8 @@ func waitSaid(t *testing.T, ctx context.Context, listener *pushwire.Client, want
 }
 
 // Over HTTPS with HTTP/2, Chromium opens the page's WebSocket as a stream
-// of the page's connection (RFC 8441) and receives every tick.
+// of the page's connection (RFC 8441), compressed, and receives every
+// tick.
 func TestBrowserHTTP2(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -131,10 +132,12 @@ func TestBrowserHTTP2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	go d.tick(ctx, 100*time.Millisecond)
-	var connects sync.Map // path -> proto
+	var connects sync.Map // path -> proto and the extensions agreed
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodConnect {
-			connects.Store(r.URL.Path, r.Proto)
+			w = headerWatch{w, func(h http.Header) {
+				connects.Store(r.URL.Path, r.Proto+" "+h.Get("Sec-WebSocket-Extensions"))
+			}}
 		}
 		d.routes().ServeHTTP(w, r)
 	}))
@@ -149,7 +152,22 @@ func TestBrowserHTTP2(t *testing.T) {
 	defer listener.Close()
 	defer openPage(t, ctx, chromium, hs.URL+"/?say=probe")()
 	waitSaid(t, ctx, listener, "probe via WebSocket missed=0")
-	if p, _ := connects.Load("/push/"); p != "HTTP/2.0" {
-		t.Fatalf("the page's WebSocket: CONNECT over %v, want HTTP/2.0", p)
+	p, _ := connects.Load("/push/")
+	if s, _ := p.(string); !strings.HasPrefix(s, "HTTP/2.0 permessage-deflate") {
+		t.Fatalf("the page's WebSocket: CONNECT over %v, want HTTP/2.0 and permessage-deflate", p)
 	}
 }
+
+// headerWatch calls seen with the response's header as it is sent.
+type headerWatch struct {
+	http.ResponseWriter
+	seen func(http.Header)
+}
+
+func (w headerWatch) WriteHeader(code int) {
+	w.seen(w.Header())
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the flusher and deadlines.
+func (w headerWatch) Unwrap() http.ResponseWriter { return w.ResponseWriter }
