@@ -126,7 +126,7 @@ func fanout(b *testing.B, l fanoutLib, n, stalled int) {
 	}
 	cpu := cpuTime() - cpu0
 	deliveries := float64(n-stalled) * float64(msgs)
-	p50, p99, count := subs.latency()
+	p50, p99, count, subsCPU := subs.latency()
 	if count != uint64(deliveries) {
 		b.Fatalf("%d latencies recorded for %.0f deliveries", count, deliveries)
 	}
@@ -135,6 +135,9 @@ func fanout(b *testing.B, l fanoutLib, n, stalled int) {
 	b.ReportMetric(float64(p99)/1e3, "p99-µs")
 	if cpu > 0 {
 		b.ReportMetric(float64(cpu)/deliveries, "cpu-ns/delivery")
+		// The subscribers share the machine's cores: what they take per
+		// delivery bounds how much a leaner server can gain.
+		b.ReportMetric(float64(subsCPU)/deliveries, "sub-cpu-ns/delivery")
 	}
 	b.ReportMetric(float64(heap-heap0)/float64(n), "heap-B/sub")
 	b.ReportMetric(float64(stack-stack0)/float64(n), "stack-B/sub")
@@ -252,16 +255,18 @@ func (s *subscribers) reset() {
 }
 
 // latency returns the median and 99th percentile of the latencies recorded
-// since the last reset, in nanoseconds, and how many there are.
-func (s *subscribers) latency() (p50, p99 int64, count uint64) {
+// since the last reset, in nanoseconds, how many there are, and the CPU
+// time the subscribers' process used meanwhile.
+func (s *subscribers) latency() (p50, p99 int64, count uint64, cpu time.Duration) {
 	f := s.ask("latency")
-	if len(f) != 4 || f[0] != "latency" {
+	if len(f) != 5 || f[0] != "latency" {
 		s.b.Fatalf("subscribers said %q to latency", f)
 	}
 	p50, _ = strconv.ParseInt(f[1], 10, 64)
 	p99, _ = strconv.ParseInt(f[2], 10, 64)
 	count, _ = strconv.ParseUint(f[3], 10, 64)
-	return p50, p99, count
+	ns, _ := strconv.ParseInt(f[4], 10, 64)
+	return p50, p99, count, time.Duration(ns)
 }
 
 // close ends the child, which closes its connections.
@@ -339,6 +344,7 @@ func fanoutClients(url string) error {
 	}
 	fmt.Println("ready")
 
+	var cpu0 time.Duration // at the last reset
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
@@ -355,10 +361,11 @@ func fanoutClients(url string) error {
 			fmt.Println("done", last)
 		case len(f) == 1 && f[0] == "reset":
 			r.lat.reset()
+			cpu0 = cpuTime()
 			fmt.Println("ok")
 		case len(f) == 1 && f[0] == "latency":
 			p50, p99, count := r.lat.percentiles()
-			fmt.Println("latency", p50, p99, count)
+			fmt.Println("latency", p50, p99, count, int64(cpuTime()-cpu0))
 		default:
 			return fmt.Errorf("unknown request %q", in.Text())
 		}
