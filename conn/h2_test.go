@@ -105,7 +105,9 @@ func TestHTTP2Echo(t *testing.T) {
 			if p, _ := srv.protos.Load("/echo"); p != "HTTP/2.0" || c.Subprotocol() != "chat" || c.Compressed() != compress {
 				t.Fatalf("over %v, subprotocol %q, compressed %v", p, c.Subprotocol(), c.Compressed())
 			}
-			for _, size := range []int{0, 125, 64 << 10, 8 << 20} {
+			// Each side of the 7-, 16- and 64-bit length boundaries, and
+			// sizes of Autobahn's 9.x.
+			for _, size := range []int{0, 1, 125, 126, 127, 128, 65535, 65536, 65537, 1 << 20, 8 << 20} {
 				for _, text := range []bool{false, true} {
 					msg := payload(size, text)
 					typ := conn.Binary
