@@ -87,25 +87,13 @@ func TestFaultInjection(t *testing.T) {
 	const n = 100000
 	start := time.Now()
 	serverDone := make(chan error, 2)
-	_, srv := serve(t, &Options{Hold: 200 * time.Millisecond, Grace: 10 * time.Second, MaxQueue: 512}, func(s *Session) {
-		go func() { serverDone <- sendN(s, "s", n) }()
-		serverDone <- checkN(s, "c", n)
-	})
+	_, srv := serve(t, &Options{Hold: 200 * time.Millisecond, Grace: 10 * time.Second, MaxQueue: 512}, serveN(n, serverDone))
 	f := &faulty{next: http.DefaultTransport, r: rand.New(rand.NewPCG(1, 2))}
 	c, err := Dial(bg, srv.URL, &DialOptions{HTTPClient: &http.Client{Transport: f}, MaxQueue: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientDone := make(chan error, 1)
-	go func() { clientDone <- sendN(c, "c", n) }()
-	if err := checkN(c, "s", n); err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range []chan error{clientDone, serverDone, serverDone} {
-		if err := <-ch; err != nil {
-			t.Fatal(err)
-		}
-	}
+	exchangeN(t, c, n, serverDone)
 	t.Logf("%d messages each way in %v: %d polls, %d sends; %d answers lost, %d cut, %d delayed",
 		n, time.Since(start).Round(time.Millisecond), f.polls.Load(), f.sends.Load(), f.dropped.Load(), f.cut.Load(), f.delayed.Load())
 	if f.dropped.Load() == 0 || f.cut.Load() == 0 {

@@ -30,13 +30,7 @@ import (
 // The JavaScript client, as the handler serves it, run by Node against the
 // Go server: messages both ways, closes both ways.
 func TestJSClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed: .ci/run should have installed it")
-		}
-		t.Skip("node is not installed: the JavaScript client cannot be tested")
-	}
+	node := lookNode(t)
 	t.Cleanup(leaktest.Check(t))
 	type result struct {
 		Transport string `json:"transport"`
@@ -98,7 +92,7 @@ func TestJSClient(t *testing.T) {
 			if diff := cmp.Diff(row.want, got); diff != "" {
 				t.Errorf("JavaScript client (-want +got):\n%s", diff)
 			}
-			err = <-done
+			err := <-done
 			if row.wantErr != nil {
 				if diff := cmp.Diff(row.wantErr, err); diff != "" {
 					t.Errorf("server (-want +got):\n%s", diff)
@@ -108,6 +102,20 @@ func TestJSClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lookNode returns node's path, or skips the test without it (fails it in
+// CI, which installs it).
+func lookNode(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: .ci/run should have installed it")
+		}
+		t.Skip("node is not installed: the JavaScript client cannot be tested")
+	}
+	return node
 }
 
 // runJS runs testdata/jsclient.js in Node against the handler at url and
@@ -136,13 +144,7 @@ func runJS(t *testing.T, node, url, scenario, opts string, out any) {
 // most, or plain polling; polls are held for what was granted. Run by
 // TestHold.
 func testJSClientHold(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed: .ci/run should have installed it")
-		}
-		t.Skip("node is not installed: the JavaScript client cannot be tested")
-	}
+	node := lookNode(t)
 	type result struct {
 		Hold         int64  `json:"hold"`
 		PollInterval int64  `json:"pollInterval"`
@@ -198,13 +200,7 @@ func testJSClientHold(t *testing.T) {
 // Options the JavaScript client cannot propose throw RangeError at once.
 // Run by TestHold.
 func testJSClientBadOptions(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed: .ci/run should have installed it")
-		}
-		t.Skip("node is not installed: the JavaScript client cannot be tested")
-	}
+	node := lookNode(t)
 	_, srv := serve(t, nil, func(s *Session) { t.Error("a session was opened") })
 	var got struct{ Got []string }
 	runJS(t, node, srv.URL, "bad-options", "", &got)
@@ -220,13 +216,7 @@ func testJSClientBadOptions(t *testing.T) {
 // one of the few connections a browser opens to the host, and a page that
 // reopens often would soon have none.
 func TestJSClientEndsItsPoll(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed: .ci/run should have installed it")
-		}
-		t.Skip("node is not installed: the JavaScript client cannot be tested")
-	}
+	node := lookNode(t)
 	t.Cleanup(leaktest.Check(t))
 	// Held for a minute: only the client can end the poll within the test.
 	h, _ := serve(t, &Options{Hold: time.Minute}, func(s *Session) { s.ReadMessage(bg, nil) })
@@ -283,13 +273,7 @@ func TestJSClientEndsItsPoll(t *testing.T) {
 // messages each way, in order and once, also when every connection to the
 // server, polls and WebSockets alike, is cut after a few KB.
 func TestJSClientUpgrade(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed: .ci/run should have installed it")
-		}
-		t.Skip("node is not installed: the JavaScript client cannot be tested")
-	}
+	node := lookNode(t)
 	t.Cleanup(leaktest.Check(t))
 	const n = 1000
 	for _, cut := range []bool{false, true} {

@@ -183,10 +183,7 @@ func TestUpgradeFaults(t *testing.T) {
 	}
 	start := time.Now()
 	serverDone := make(chan error, 2)
-	_, srv := serve(t, &Options{Upgrade: upgradeOn, Hold: 200 * time.Millisecond, Grace: 10 * time.Second, MaxQueue: 512}, func(s *Session) {
-		go func() { serverDone <- sendN(s, "s", n) }()
-		serverDone <- checkN(s, "c", n)
-	})
+	_, srv := serve(t, &Options{Upgrade: upgradeOn, Hold: 200 * time.Millisecond, Grace: 10 * time.Second, MaxQueue: 512}, serveN(n, serverDone))
 	f := &faulty{next: http.DefaultTransport, r: rand.New(rand.NewPCG(1, 2))}
 	upgradeRetry = 10 * time.Millisecond
 	t.Cleanup(func() { upgradeRetry = time.Second })
@@ -198,22 +195,38 @@ func TestUpgradeFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientDone := make(chan error, 1)
-	go func() { clientDone <- sendN(c, "c", n) }()
-	if err := checkN(c, "s", n); err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range []chan error{clientDone, serverDone, serverDone} {
-		if err := <-ch; err != nil {
-			t.Fatal(err)
-		}
-	}
+	exchangeN(t, c, n, serverDone)
 	t.Logf("%d messages each way in %v: %d WebSockets (%d cut early), %d cut; %d polls, %d sends; %d answers lost, %d cut",
 		n, time.Since(start).Round(time.Millisecond), dials.Load(), early.Load(), cuts.Load(), f.polls.Load(), f.sends.Load(), f.dropped.Load(), f.cut.Load())
 	if early.Load() == 0 || cuts.Load() < 10 {
 		t.Fatal("too few WebSockets were cut")
 	}
 	c.Close(conn.CloseNormal, "")
+}
+
+// serveN is a session that sends n messages ("s0"...) and checks the
+// client's n ("c0"...), each reporting to done.
+func serveN(n int, done chan<- error) func(*Session) {
+	return func(s *Session) {
+		go func() { done <- sendN(s, "s", n) }()
+		done <- checkN(s, "c", n)
+	}
+}
+
+// exchangeN sends and checks c's side of serveN's exchange, and waits for
+// the server's two results.
+func exchangeN(t *testing.T, c conn.MessageConn, n int, serverDone <-chan error) {
+	t.Helper()
+	clientDone := make(chan error, 1)
+	go func() { clientDone <- sendN(c, "c", n) }()
+	if err := checkN(c, "s", n); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []<-chan error{clientDone, serverDone, serverDone} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // sendN writes n text messages, prefix then the count.
