@@ -3,9 +3,12 @@ package conn_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+
+	"golang.org/x/net/http2"
 
 	"github.com/pushwire/pushwire/conn"
 )
@@ -160,4 +163,21 @@ func ExampleOptions_coalesceWrites() {
 	// one!
 	// two!
 	// last!
+}
+
+// A WebSocket as a stream of an HTTP/2 connection (RFC 8441): the server
+// needs its process started with GODEBUG=http2xconnect=1, and the client a
+// RoundTripper that sends extended CONNECT, such as x/net's. Dials sharing
+// it share its connection; a server that does not offer it gets HTTP/1.1.
+func ExampleDial_http2() {
+	//lint:ignore SA1019 net/http's Transport cannot send extended CONNECT
+	h2 := &http2.Transport{}
+	ctx := context.Background()
+	for range 3 {
+		c, err := conn.Dial(ctx, "wss://example.com/ws", &conn.DialOptions{HTTP2: h2})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer c.Close(conn.CloseNormal, "")
+	}
 }

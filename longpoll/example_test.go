@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/longpoll"
@@ -87,4 +88,39 @@ func ExampleDialFallback() {
 	case *longpoll.Client:
 		fmt.Println("long polling")
 	}
+}
+
+// A session that opens on long polling, the quickest first message, and
+// moves to a WebSocket: the handler offers the upgrade, the client takes
+// it, and neither side's messages notice.
+func ExampleClient_Upgraded() {
+	h := longpoll.NewHandler(&longpoll.Options{Upgrade: &conn.AcceptOptions{}})
+	defer h.Close()
+	go func() {
+		s, err := h.Accept(context.Background())
+		if err == nil {
+			echo(s)
+		}
+	}()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := longpoll.Dial(ctx, srv.URL, &longpoll.DialOptions{Upgrade: &conn.DialOptions{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(conn.CloseNormal, "done")
+	for !c.Upgraded() {
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.WriteMessage(ctx, conn.Text, []byte("over the WebSocket")); err != nil {
+		log.Fatal(err)
+	}
+	_, msg, err := c.ReadMessage(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", msg)
+	// Output: over the WebSocket
 }
