@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,6 +333,65 @@ func TestWriteDeadlineOnlyWhenBlocked(t *testing.T) {
 			write(100)
 			if conn.WriteDeadlineMoved(c) {
 				t.Fatal("the write after a blocked one moved the socket's deadline")
+			}
+		})
+	}
+}
+
+// NotifyWriteBlock's f is called by a write that waits for room, while it
+// waits, and by no other; a connection that cannot tell says so.
+func TestNotifyWriteBlock(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			a, b := tr.pair(t)
+			if tcp, ok := a.(*net.TCPConn); ok {
+				tcp.SetWriteBuffer(16 << 10)
+				b.(*net.TCPConn).SetReadBuffer(16 << 10)
+			}
+			c := conn.New(a, conn.Server, nil, nil)
+			var calls, whileWriting atomic.Int32
+			var writing atomic.Bool
+			ok := c.NotifyWriteBlock(func() {
+				calls.Add(1)
+				if writing.Load() {
+					whileWriting.Add(1)
+				}
+			})
+			if tr.name == "pipe" {
+				if ok {
+					t.Fatal("a net.Pipe reports that it can tell a blocked write")
+				}
+				return
+			}
+			if !ok {
+				t.Fatal("a TCP connection reports that it cannot tell a blocked write")
+			}
+			write := func(size int) {
+				t.Helper()
+				writing.Store(true)
+				defer writing.Store(false)
+				if err := c.WriteMessage(bg, conn.Binary, make([]byte, size)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(100)
+			if n := calls.Load(); n != 0 {
+				t.Fatalf("a write the socket took at once called f %d times", n)
+			}
+			// 4 MiB cannot go out before the peer reads: the write blocks.
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				io.Copy(io.Discard, b)
+			}()
+			write(4 << 20)
+			if calls.Load() == 0 || whileWriting.Load() != calls.Load() {
+				t.Fatalf("a blocked write: f called %d times, %d of them during the write", calls.Load(), whileWriting.Load())
+			}
+			c.NotifyWriteBlock(nil)
+			n := calls.Load()
+			write(4 << 20)
+			if calls.Load() != n {
+				t.Fatal("f called after NotifyWriteBlock(nil)")
 			}
 		})
 	}

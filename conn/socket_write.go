@@ -3,6 +3,7 @@
 package conn
 
 import (
+	"context"
 	"net"
 	"os"
 	"syscall"
@@ -21,6 +22,8 @@ type socketWriter struct {
 	iov [2][]byte             // what is left to write
 	n   int64
 	err error
+	// blocked is NotifyWriteBlock's f, or nil; under frameMu.
+	blocked func()
 }
 
 func newSocketWriter(c *Conn, rc syscall.RawConn) *socketWriter {
@@ -60,6 +63,9 @@ func (w *socketWriter) try(fd uintptr) bool {
 		case unix.EAGAIN:
 			// The write waits for room: now a context must be watched.
 			w.c.wctx.blocking()
+			if w.blocked != nil {
+				w.blocked()
+			}
 			return false
 		default:
 			w.err = os.NewSyscallError("write", err)
@@ -75,6 +81,22 @@ func (w *socketWriter) try(fd uintptr) bool {
 			w.iov = [2][]byte{w.iov[1], nil}
 		}
 	}
+	return true
+}
+
+// NotifyWriteBlock makes a write that finds the socket's send buffer full
+// call f, on the writing goroutine, before it waits for room: a program
+// that writes to many connections from a few goroutines can hand their
+// other work on rather than wait with it. f must not write to c; nil stops
+// the calls. It reports whether c can tell, which only a TCP or Unix socket
+// can (not TLS, not HTTP/2): otherwise f is never called.
+func (c *Conn) NotifyWriteBlock(f func()) bool {
+	if c.sockw == nil {
+		return false
+	}
+	c.lockFrame(context.Background())
+	c.sockw.blocked = f
+	c.unlockFrame()
 	return true
 }
 
