@@ -140,10 +140,8 @@ func (s *Server) deliver(t *topic, p Publication) {
 			t.writers = append(t.writers, sub.sess)
 		}
 	}
-	for i, sess := range t.writers {
-		go sess.writeLoop()
-		t.writers[i] = nil
-	}
+	s.writers.start(t.writers)
+	clear(t.writers)
 	t.writers = t.writers[:0]
 }
 

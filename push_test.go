@@ -478,6 +478,48 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	}
 }
 
+// A write to a client that does not read waits for room, up to the
+// WriteTimeout; the writers take the other sessions meanwhile. With one
+// processor the writer pool has one goroutine: were it to wait with the
+// stalled clients' writes, the fast one would get nothing for a minute.
+func TestStalledWritesHoldNoOneUp(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	srv, url := startServer(t, pushwire.Options{WriteTimeout: time.Minute, MaxQueue: 1 << 20, MaxQueueBytes: 1 << 30})
+	fast, err := pushwire.Dial(bg, url, &pushwire.ClientOptions{Topics: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	waitSubscribed(t, srv, fast, "t")
+	for range 2 {
+		stuck, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stuck.NetConn().Close()
+		stuck.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
+		stuck.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+	}
+	for srv.Stats().Sessions["websocket"] < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // for the subscriptions to arrive
+	const n = 200                      // 12.5 MiB: past what the kernel buffers for a stuck client
+	payload := make([]byte, 64<<10)
+	for range n {
+		srv.Publish(bg, "t", pushwire.Binary, payload)
+	}
+	for i := range n {
+		if ev := next(t, fast); ev.Kind != pushwire.EventPublication || len(ev.Data) != len(payload) {
+			t.Fatalf("publication %d: got event %v of %d bytes", i, ev.Kind, len(ev.Data))
+		}
+	}
+	if got := srv.Stats().Sessions["websocket"]; got != 3 {
+		t.Fatalf("%d WebSocket sessions open, want 3: the stuck ones' writes are to wait", got)
+	}
+}
+
 // A client that takes nothing for WriteTimeout is cut off: its session
 // ends and leaves the server, whatever its queue could still hold.
 func TestWriteTimeoutEndsSession(t *testing.T) {

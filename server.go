@@ -8,6 +8,7 @@ import (
 	"expvar"
 	"net/http"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,7 +130,8 @@ type Server struct {
 	closing  bool
 	wg       sync.WaitGroup // sessions' goroutines, and the long-poll accept loop
 
-	stats counters
+	stats   counters
+	writers writerPool
 }
 
 //go:embed pushwire.js
@@ -156,6 +158,7 @@ func NewServer(opts Options) *Server {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
 	s := &Server{
+		writers:  writerPool{size: runtime.GOMAXPROCS(0)},
 		opts:     opts,
 		broker:   opts.Broker,
 		topics:   make(map[string]*topic),

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +27,9 @@ type Session struct {
 	value     any
 
 	values sync.Map
+
+	pooled bool         // the writer pool writes for it (see writerPool)
+	wstate atomic.Int32 // the pool's: wsIdle, wsWriting, wsBlocked
 
 	// The outbound queue, drained by a writer goroutine that runs while
 	// the queue holds something (writing): an idle session keeps none.
@@ -68,6 +72,9 @@ func (s *Server) newSession(mc conn.MessageConn, ws *conn.Conn, transport string
 	sess := &Session{
 		srv: s, mc: mc, ws: ws, transport: transport, envelope: envelope, value: value,
 		subs: make(map[string]*subscription), done: make(chan struct{}),
+	}
+	if ws != nil {
+		sess.pooled = ws.NotifyWriteBlock(func() { s.writers.blocked(sess) })
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -317,7 +324,7 @@ var ErrSlowConsumer = errors.New("pushwire: slow consumer: outbound queue full")
 func (s *Session) enqueue(m *outMessage, topic string, force bool) error {
 	start, err := s.queueOut(m, topic, force)
 	if start {
-		go s.writeLoop()
+		s.srv.writers.start([]*Session{s})
 	}
 	return err
 }
@@ -406,60 +413,80 @@ const (
 
 // writeLoop writes what the queue holds, and returns once it is empty: a
 // goroutine per burst rather than one parked per session, whose stack
-// (grown to 4 KiB by a write) an idle subscriber would keep.
+// (grown to 4 KiB by a write) an idle subscriber would keep. It writes for
+// the sessions the writer pool does not take (long polling, TLS, HTTP/2).
 func (s *Session) writeLoop() {
-	defer s.srv.wg.Done()
 	// Started by a publication, the writer lets the publisher run first:
 	// what it publishes next then rides in the same write. The second
 	// yield puts it behind the writers its publication started, which
-	// leaves the publisher longer still. At 10,000 subscribers the first
-	// halved the writes (and system calls) per delivery, the second took
-	// 15-30% more off the CPU per delivery; with nothing else to run, a
+	// leaves the publisher longer still. With nothing else to run, a
 	// yield returns at once.
 	runtime.Gosched()
 	runtime.Gosched()
-	var batch [batchMessages]*conn.PreparedMessage
-	for {
-		s.mu.Lock()
-		if len(s.queue) == 0 || s.ended {
-			s.writing = false
-			s.queue = nil // not the burst's array, for an idle session to keep
-			s.mu.Unlock()
-			return
-		}
-		// Long polling batches its answers itself: one at a time there.
-		limit := 1
-		if s.ws != nil {
-			limit = batchMessages
-		}
-		k, n := 0, 0
-		for k < len(s.queue) && k < limit && (k == 0 || n+len(s.queue[k].msg.pm.Payload()) <= batchBytes) {
-			o := s.queue[k]
-			size := len(o.msg.pm.Payload())
-			batch[k] = o.msg.pm
-			n += size
-			if o.forced {
-				s.forcedN--
-				s.forcedBytes -= size
-			}
-			s.queue[k] = outgoing{}
-			k++
-		}
-		s.queue = s.queue[k:]
-		s.bytes -= n
-		s.mu.Unlock()
-		if err := s.write(batch[:k]); err != nil {
-			s.mu.Lock()
-			s.writing = false
-			s.mu.Unlock()
-			s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
-			s.abort() // ends the reader, and so run
-			return
-		}
-		clear(batch[:k])
-		s.srv.stats.msgsOut.Add(uint64(k))
-		s.srv.stats.bytesOut.Add(uint64(n))
+	for s.writeBatch() {
 	}
+}
+
+// writeBatch writes the queue's next batch and reports whether more is
+// queued; if not, the session's writer has ended.
+func (s *Session) writeBatch() bool {
+	var batch [batchMessages]*conn.PreparedMessage
+	s.mu.Lock()
+	if s.writerDone() {
+		s.mu.Unlock()
+		s.srv.wg.Done()
+		return false
+	}
+	// Long polling batches its answers itself: one at a time there.
+	limit := 1
+	if s.ws != nil {
+		limit = batchMessages
+	}
+	k, n := 0, 0
+	for k < len(s.queue) && k < limit && (k == 0 || n+len(s.queue[k].msg.pm.Payload()) <= batchBytes) {
+		o := s.queue[k]
+		size := len(o.msg.pm.Payload())
+		batch[k] = o.msg.pm
+		n += size
+		if o.forced {
+			s.forcedN--
+			s.forcedBytes -= size
+		}
+		s.queue[k] = outgoing{}
+		k++
+	}
+	s.queue = s.queue[k:]
+	s.bytes -= n
+	s.mu.Unlock()
+	if err := s.write(batch[:k]); err != nil {
+		s.mu.Lock()
+		s.writing = false
+		s.mu.Unlock()
+		s.end(fmt.Errorf("pushwire: writing to the client: %w", err))
+		s.abort() // ends the reader, and so run
+		s.srv.wg.Done()
+		return false
+	}
+	s.srv.stats.msgsOut.Add(uint64(k))
+	s.srv.stats.bytesOut.Add(uint64(n))
+	s.mu.Lock()
+	done := s.writerDone()
+	s.mu.Unlock()
+	if done {
+		s.srv.wg.Done()
+	}
+	return !done
+}
+
+// writerDone ends the writer if the queue is empty or the session ended,
+// and reports whether it did. The caller holds mu.
+func (s *Session) writerDone() bool {
+	if len(s.queue) > 0 && !s.ended {
+		return false
+	}
+	s.writing = false
+	s.queue = nil // not the burst's array, for an idle session to keep
+	return true
 }
 
 // write sends pms: over WebSocket in one call, over long polling the one
