@@ -3,6 +3,7 @@ package longpoll
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -50,6 +51,15 @@ type DialOptions struct {
 	// way back to polling when the WebSocket fails; the client tries again
 	// later.
 	Upgrade *conn.DialOptions
+	// Resume, if set, returns the text messages that open a session in
+	// this one's place, for a node that does not know it (Options.Adopt):
+	// every poll and send carries them, so that behind a balancer without
+	// affinity each request is served where it lands. What the old
+	// session held for the client is not delivered then: the messages must
+	// let the server derive it (the push layer's subscriptions and
+	// positions do). The client takes the new session's id; what it sent
+	// and saw no acknowledgement of goes again, to the new session.
+	Resume func() [][]byte
 }
 
 // Client is the client side of a long-polling session. It satisfies
@@ -73,7 +83,11 @@ type Client struct {
 	remoteAddr net.Addr
 
 	upgrade  *conn.DialOptions // nil: polling only
+	resume   func() [][]byte   // DialOptions.Resume
+	proposal string            // the open's query, again with each request that may adopt
 	tmu      sync.Mutex        // guards the fields below
+	gen      uint64            // sessions adopted since the open: which id a request used
+	left     []string          // the last ids left for adopted sessions, newest last
 	paused   chan struct{}     // closed when polls and sends may go on; nil if they may
 	upgraded bool              // the session runs on a WebSocket
 	attempt  uint64            // upgrade attempts begun or given up, sent with polls (t)
@@ -94,12 +108,13 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	if opts.Hold > 0 && opts.PollInterval > 0 {
 		return nil, errors.New("longpoll: Hold and PollInterval both set")
 	}
-	c := &Client{base: strings.TrimSuffix(base, "/"), http: opts.HTTPClient, header: opts.Header, needAck: make(chan struct{}, 1)}
+	c := &Client{base: strings.TrimSuffix(base, "/"), http: opts.HTTPClient, header: opts.Header, needAck: make(chan struct{}, 1), resume: opts.Resume}
 	if c.http == nil {
 		c.http = http.DefaultClient
 	}
 	c.init(opts.MaxQueue, opts.MaxQueueBytes, opts.FailWhenFull)
-	req, err := c.request(ctx, http.MethodPost, "/open"+proposal(opts), nil)
+	c.proposal = proposal(opts)
+	req, _, err := c.request(ctx, http.MethodPost, "/open"+c.proposal, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -158,15 +173,41 @@ func proposal(opts *DialOptions) string {
 	return ""
 }
 
-func (c *Client) request(ctx context.Context, method, op string, body []byte) (*http.Request, error) {
+// roam is what a request was made with, to make sense of its answer
+// should another session adopt it.
+type roam struct {
+	gen     uint64 // the session's generation (Client.gen)
+	opening int    // records in its Pushwire-Resume header
+}
+
+func (c *Client) request(ctx context.Context, method, op string, body []byte) (*http.Request, roam, error) {
+	id, ack, gen := c.where()
+	at := roam{gen: gen}
+	c.tmu.Lock()
+	left := strings.Join(c.left, ",")
+	c.tmu.Unlock()
 	u := c.base + op
-	if c.id != "" {
-		u += "?id=" + c.id + "&ack=" + strconv.FormatUint(c.received(), 10)
+	if id != "" {
+		u += "?id=" + id + "&ack=" + strconv.FormatUint(ack, 10)
 	}
 	if op == "/poll" && c.upgrade != nil {
 		c.tmu.Lock()
 		u += "&t=" + strconv.FormatUint(c.attempt, 10)
 		c.tmu.Unlock()
+	}
+	var resume string
+	if id != "" && c.resume != nil {
+		msgs := c.resume()
+		recs := make([]record, len(msgs))
+		for i, m := range msgs {
+			recs[i] = record{kind: kindText, seq: uint64(i + 1), data: m}
+		}
+		at.opening = len(recs)
+		if len(recs) > 0 {
+			resume = base64.RawURLEncoding.EncodeToString(appendBatch(nil, recs))
+			// An adopting node grants the hold the open proposed.
+			u += strings.Replace(c.proposal, "?", "&", 1)
+		}
 	}
 	var r io.Reader
 	if body != nil {
@@ -174,7 +215,7 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
-		return nil, err
+		return nil, at, err
 	}
 	for k, v := range c.header {
 		req.Header[k] = v
@@ -182,11 +223,66 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-	return req, nil
+	if resume != "" {
+		req.Header.Set("Pushwire-Resume", resume)
+	}
+	if left != "" {
+		req.Header.Set("Pushwire-Left", left)
+	}
+	return req, at, nil
+}
+
+// where returns the session's id, the ack to send it and its generation,
+// all of one session: an adoption changes them together.
+func (c *Client) where() (id string, ack, gen uint64) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	return c.id, c.received(), c.gen
+}
+
+// answered makes sense of the answer to a request made with at: false when
+// it must be dropped, for it counts a session the client has left. An
+// answer that names a new session (the request's node adopted it) moves
+// the client there: the new session's messages count from 1, and what
+// the old one was not seen to take follows the opening records, to be sent
+// again.
+func (c *Client) answered(resp *http.Response, at roam) bool {
+	id := resp.Header.Get("Pushwire-Session")
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if at.gen != c.gen {
+		return false
+	}
+	if id == "" {
+		return true
+	}
+	c.left = append(c.left, c.id)
+	if len(c.left) > maxLeft {
+		c.left = c.left[1:]
+	}
+	c.id = id
+	c.gen++
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inSeq = 0
+	base := uint64(at.opening)
+	for i := range c.out {
+		if c.out[i].seq == c.closeSeq {
+			c.closeSeq = base + uint64(i) + 1
+		}
+		c.out[i].seq = base + uint64(i) + 1
+	}
+	c.outSeq = base + uint64(len(c.out))
+	c.notify()
+	return true
 }
 
 // ID returns the session's id.
-func (c *Client) ID() string { return c.id }
+func (c *Client) ID() string {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	return c.id
+}
 
 // ReadMessage returns the next message from the server, appended to
 // buf[:0], waiting for one within ctx. A cancelled ctx returns its error and
@@ -354,7 +450,7 @@ func (c *Client) waitEmpty() bool {
 func (c *Client) pollOnce() (ok, all bool, err error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.hold+10*time.Second)
 	defer cancel()
-	req, err := c.request(ctx, http.MethodGet, "/poll", nil)
+	req, at, err := c.request(ctx, http.MethodGet, "/poll", nil)
 	if err != nil {
 		return false, false, nil
 	}
@@ -365,6 +461,9 @@ func (c *Client) pollOnce() (ok, all bool, err error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return false, false, fatal(resp.StatusCode)
+	}
+	if !c.answered(resp, at) {
+		return true, true, nil // the next poll goes to the session now current
 	}
 	// An answer holds at most a batch's worth, or one message the queue
 	// can take: more is a broken or hostile server.
@@ -454,7 +553,7 @@ func (c *Client) sendOnce(body []byte) (uint64, bool) {
 	if body == nil {
 		body = []byte{}
 	}
-	req, err := c.request(ctx, http.MethodPost, "/send", body)
+	req, at, err := c.request(ctx, http.MethodPost, "/send", body)
 	if err != nil {
 		return 0, false
 	}
@@ -467,6 +566,9 @@ func (c *Client) sendOnce(body []byte) (uint64, bool) {
 	if err := fatal(resp.StatusCode); err != nil {
 		c.fail(err.(*conn.CloseError))
 		return 0, false
+	}
+	if !c.answered(resp, at) {
+		return 0, false // sent again, to the session now current
 	}
 	acked, err := strconv.ParseUint(resp.Header.Get("Pushwire-Ack"), 10, 64)
 	if resp.StatusCode != http.StatusNoContent || err != nil {
@@ -554,7 +656,8 @@ func (c *Client) upgradeLoop() {
 	for {
 		attempt := c.holdBack()
 		ctx, cancel := context.WithTimeout(c.ctx, upgradeProbe)
-		q := "?id=" + c.id + "&ack=" + strconv.FormatUint(c.received(), 10) + "&t=" + strconv.FormatUint(attempt, 10)
+		id, ack, _ := c.where()
+		q := "?id=" + id + "&ack=" + strconv.FormatUint(ack, 10) + "&t=" + strconv.FormatUint(attempt, 10)
 		ws, err := conn.Dial(ctx, u+q, &opts)
 		cancel()
 		if err == nil {

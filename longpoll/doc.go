@@ -22,6 +22,7 @@
 //
 //	POST open?hold=MS&interval=MS -> 200 {"id", "hold" ms, "interval" ms, "grace" ms, "maxBody" bytes}
 //	GET  poll?id=ID&ack=N[&t=T]   -> 200 batch: held up to hold until there is one, else empty
+//	                                (with Pushwire-Resume, see Roaming: Pushwire-Session: NEWID)
 //	POST send?id=ID&ack=N batch   -> 204, Pushwire-Ack: the last sequence the server took
 //	GET  upgrade?id=ID&ack=N&t=T  -> 101, the session on a WebSocket (Options.Upgrade)
 //	GET  client.js                -> the JavaScript client
@@ -71,6 +72,29 @@
 // period sends its ack alone; one that hears nothing for the whole grace
 // period drops the WebSocket. A text message, a malformed ack or batch, or
 // a gap in the records fails the session (1002).
+//
+// Roaming: behind a balancer without affinity a poll or send may reach a
+// node that does not know its session. A client whose application can
+// resume (the push layer's: its subscriptions and positions say all a
+// server needs) sends with each poll and send a Pushwire-Resume header,
+// the base64url (unpadded) encoding of a batch of text records numbered
+// from 1: the messages that open a session in its place. A handler with
+// Options.Adopt answers such a request for an unknown id by opening a
+// session (Open runs on the request; its query may carry open's hold
+// proposal) whose first messages from the client are those records, and
+// serves the request on it, naming it in a Pushwire-Session header; its
+// ack is ignored, and a send's records follow the opening ones whatever
+// their numbers. The client then takes the new id: the new session's
+// records count from 1, and what the old one was not seen to acknowledge
+// follows the opening records and goes again, so that across a move a
+// message to the server may arrive twice, one from it never does unless
+// resumed; an answer to a request made with an id the client has since
+// left is dropped. What the old session held for the client is not
+// delivered: the opening records must let the application derive it. Each
+// request names in Pushwire-Left (comma-separated, at most 4) the last
+// sessions the client left, which a node that holds them ends at once
+// rather than at the end of their grace period. A header that is not such
+// a batch, or ends with a close, is 400; one over the body limit 413.
 //
 // A session needs at most two requests in flight, one poll and one send; a
 // second poll answers the first at once, empty. Each direction's queue is

@@ -20,6 +20,9 @@ var (
 	// the server no longer knows its session or cannot be reached for as
 	// long.
 	ErrExpired = errors.New("longpoll: session expired")
+	// ErrMoved is the cause of the CloseError a Session reports when its
+	// client moved to a session another node adopted (see Options.Adopt).
+	ErrMoved = errors.New("longpoll: client moved to another session")
 	// ErrTooBig is returned by WriteMessage for a message larger than the
 	// queue's byte bound or, from a Client, than the server takes in one
 	// request.

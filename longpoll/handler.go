@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,12 @@ type Options struct {
 	// <prefix>/upgrade (see the package's protocol), with these options;
 	// the origin policy is the handler's, and ReadLimit follows MaxBody.
 	Upgrade *conn.AcceptOptions
+	// Adopt lets a poll or send for a session this handler does not know
+	// open one in its place, from the records its Pushwire-Resume header
+	// carries (see Roaming in the package's protocol): a client behind a
+	// balancer without affinity is served by whichever node its request
+	// reaches. Open runs on such a request as on an open.
+	Adopt bool
 	// OnRefuse, if set, is told of each request refused by the origin
 	// policy (an error that is handshake.ErrOrigin) or by Open (Open's
 	// error): the client sees only a status, the server nothing else.
@@ -160,11 +168,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.CORS && r.Header.Get("Origin") != "" {
 		// Cache-Control and Content-Type are readable anyway; the ack is not.
 		w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
-		w.Header().Set("Access-Control-Expose-Headers", "Pushwire-Ack")
+		w.Header().Set("Access-Control-Expose-Headers", "Pushwire-Ack, Pushwire-Session")
 		w.Header().Add("Vary", "Origin")
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Pushwire-Resume, Pushwire-Left")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -192,15 +200,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, want)
 			return
 		}
+		h.forget(r.Header.Get("Pushwire-Left"))
 		s, ack, ok := h.session(w, r)
+		adopted := false
+		if !ok && op != "upgrade" && h.opts.Adopt && r.Header.Get("Pushwire-Resume") != "" {
+			if s = h.adopt(w, r); s == nil {
+				return // answered
+			}
+			w.Header().Set("Pushwire-Session", s.id)
+			ack, ok, adopted = 0, true, true // the client's ack counts another session's
+		}
 		if !ok {
+			http.Error(w, "longpoll: no such session", http.StatusNotFound)
 			return
 		}
 		switch op {
 		case "poll":
 			s.poll(w, r, ack)
 		case "send":
-			s.send(w, r, ack)
+			s.send(w, r, ack, adopted)
 		default:
 			s.upgrade(w, r, ack)
 		}
@@ -214,8 +232,9 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 	http.Error(w, "longpoll: method not allowed", http.StatusMethodNotAllowed)
 }
 
-// session finds the request's session and its ack. An id that never existed
-// and one that expired get the same answer.
+// session finds the request's session and its ack; not ok with a nil
+// Session when there is no such session (an id that never existed and one
+// that expired alike), for the caller to answer.
 func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uint64, bool) {
 	q := r.URL.Query()
 	ack, err := strconv.ParseUint(q.Get("ack"), 10, 64)
@@ -230,11 +249,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uin
 	h.mu.Lock()
 	s := h.sessions[id]
 	h.mu.Unlock()
-	if s == nil {
-		http.Error(w, "longpoll: no such session", http.StatusNotFound)
-		return nil, 0, false
-	}
-	return s, ack, true
+	return s, ack, s != nil
 }
 
 type openReply struct {
@@ -304,10 +319,27 @@ func clamp(ms uint64, limit time.Duration) time.Duration {
 }
 
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
+	s := h.newSession(w, r)
+	if s == nil || !h.start(w, r, s) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(openReply{
+		ID:       s.id,
+		Hold:     s.hold.Milliseconds(),
+		Interval: s.interval.Milliseconds(),
+		Grace:    h.opts.Grace.Milliseconds(),
+		MaxBody:  h.opts.MaxBody,
+	})
+}
+
+// newSession makes the session r opens, with the hold r's query proposes,
+// once Open agrees; it answers r itself and returns nil when it cannot.
+func (h *Handler) newSession(w http.ResponseWriter, r *http.Request) *Session {
 	hold, interval, err := h.grant(r.URL.Query())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return nil
 	}
 	var value any
 	if h.opts.Open != nil {
@@ -318,7 +350,7 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 				status = sc.StatusCode()
 			}
 			h.refuse(w, r, status, err)
-			return
+			return nil
 		}
 		value = v
 	}
@@ -327,26 +359,86 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
 	s := &Session{h: h, id: hex.EncodeToString(b[:]), remote: addr(r.RemoteAddr), local: localAddr(r), value: value, hold: hold, interval: interval}
 	s.init(h.opts.MaxQueue, h.opts.MaxQueueBytes, h.opts.FailWhenFull)
 	s.kick = make(chan struct{})
+	return s
+}
+
+// start hands s to Accept and makes it known; false when r was answered
+// instead.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, s *Session) bool {
 	select {
 	case h.accepted <- s:
 	case <-r.Context().Done():
-		return
+		return false
 	case <-h.done:
 		http.Error(w, "longpoll: closing", http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	h.mu.Lock()
 	h.sessions[s.id] = s
 	h.mu.Unlock()
 	s.idle()
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(openReply{
-		ID:       s.id,
-		Hold:     hold.Milliseconds(),
-		Interval: interval.Milliseconds(),
-		Grace:    h.opts.Grace.Milliseconds(),
-		MaxBody:  h.opts.MaxBody,
-	})
+	return true
+}
+
+// maxLeft bounds the ids a Pushwire-Left header names.
+const maxLeft = 4
+
+// forget ends the sessions of left, a Pushwire-Left header: a roaming
+// client names the sessions it left for adopted ones, so that a node that
+// still holds one lets it go now rather than at the end of its grace
+// period. An id is the capability: only its client knows it.
+func (h *Handler) forget(left string) {
+	for i := 0; left != "" && i < maxLeft; i++ {
+		var id string
+		id, left, _ = strings.Cut(left, ",")
+		h.mu.Lock()
+		s := h.sessions[strings.TrimSpace(id)]
+		h.mu.Unlock()
+		if s != nil {
+			s.expire(&conn.CloseError{Code: conn.CloseGoingAway, Reason: "session moved", Local: true, Err: ErrMoved})
+		}
+	}
+}
+
+// errResume is the answer to a Pushwire-Resume header that is not a
+// batch of messages numbered from 1.
+var errResume = errors.New("longpoll: bad Pushwire-Resume: want a base64url batch of messages from sequence 1")
+
+// adopt opens a session in place of one r names that this handler does not
+// know: the records of r's Pushwire-Resume header are its first from the
+// client. It answers r itself and returns nil when it cannot.
+func (h *Handler) adopt(w http.ResponseWriter, r *http.Request) *Session {
+	v := r.Header.Get("Pushwire-Resume")
+	if int64(base64.RawURLEncoding.DecodedLen(len(v))) > h.opts.MaxBody {
+		http.Error(w, "longpoll: Pushwire-Resume too large", http.StatusRequestEntityTooLarge)
+		return nil
+	}
+	batch, err := base64.RawURLEncoding.DecodeString(v)
+	var recs []record
+	if err == nil {
+		err = scanBatch(batch, func(rec record) bool {
+			recs = append(recs, rec)
+			return true
+		})
+	}
+	if err != nil || len(recs) == 0 || recs[0].seq != 1 || recs[len(recs)-1].kind == kindClose {
+		http.Error(w, errResume.Error(), http.StatusBadRequest)
+		return nil
+	}
+	s := h.newSession(w, r)
+	if s == nil {
+		return nil
+	}
+	for _, rec := range recs {
+		if !s.receive(rec) {
+			http.Error(w, "longpoll: Pushwire-Resume holds more than the queue takes", http.StatusRequestEntityTooLarge)
+			return nil
+		}
+	}
+	if !h.start(w, r, s) {
+		return nil
+	}
+	return s
 }
 
 // refuse answers r with status and err, and tells OnRefuse.
@@ -566,7 +658,10 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 	http.NewResponseController(w).Flush()
 }
 
-func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
+// send takes a send's records. In a session that adopted (see
+// Handler.adopt), they follow the opening records whatever their numbers,
+// which count the session the client had before.
+func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64, adopted bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.h.opts.MaxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -588,7 +683,16 @@ func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64) {
 	}
 	// Take records until one finds no room, or a gap: the client sends the
 	// rest again. Nothing is decoded past that.
-	scanBatch(body, s.receive)
+	take := s.receive
+	if adopted {
+		next := s.received()
+		take = func(rec record) bool {
+			next++
+			rec.seq = next
+			return s.receive(rec)
+		}
+	}
+	scanBatch(body, take)
 	w.Header().Set("Pushwire-Ack", strconv.FormatUint(s.received(), 10))
 	w.WriteHeader(http.StatusNoContent)
 	s.mu.Lock()
