@@ -180,6 +180,7 @@ func (c *Client) connect(ctx context.Context) (conn.MessageConn, string, error) 
 	defer cancel()
 	lpOpts := &longpoll.DialOptions{
 		HTTPClient: c.opts.HTTPClient, Header: c.opts.Header, Hold: c.opts.Hold, PollInterval: c.opts.PollInterval,
+		Resume: c.resume,
 	}
 	if want == "" || want == "upgrade" {
 		lpOpts.Upgrade = &conn.DialOptions{Header: c.opts.Header, HTTP2: c.opts.HTTP2}
@@ -221,16 +222,31 @@ func (c *Client) run(mc conn.MessageConn, transport string) {
 	}
 }
 
+// subscriptions returns the messages that subscribe a new connection to
+// every topic from its position. The caller holds mu.
+func (c *Client) subscriptions() [][]byte {
+	subs := make([][]byte, 0, len(c.topics))
+	for t := range c.topics {
+		p := c.positions[t]
+		subs = append(subs, (&envelope{T: kindSub, Topic: t, Epoch: p.Epoch, Off: p.Offset}).encode())
+	}
+	return subs
+}
+
+// resume is long polling's DialOptions.Resume: a node that does not know
+// the session opens one from the subscriptions.
+func (c *Client) resume() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subscriptions()
+}
+
 // serve runs one connection until it fails or the client closes.
 func (c *Client) serve(mc conn.MessageConn, transport string) {
 	c.mu.Lock()
 	c.mc, c.transport = mc, transport
 	close(c.up)
-	var subs []*envelope
-	for t := range c.topics {
-		p := c.positions[t]
-		subs = append(subs, &envelope{T: kindSub, Topic: t, Epoch: p.Epoch, Off: p.Offset})
-	}
+	subs := c.subscriptions()
 	c.mu.Unlock()
 	var readErr error
 	defer func() {
@@ -246,7 +262,7 @@ func (c *Client) serve(mc conn.MessageConn, transport string) {
 		mc.Close(conn.CloseNormal, "")
 	}()
 	for _, e := range subs {
-		if err := mc.WriteMessage(c.ctx, Text, e.encode()); err != nil {
+		if err := mc.WriteMessage(c.ctx, Text, e); err != nil {
 			return
 		}
 	}

@@ -993,3 +993,89 @@ func TestUpgradeTransport(t *testing.T) {
 		t.Error("an unknown transport was taken")
 	}
 }
+
+// roundRobin sends each request to the next server in turn, whatever its
+// session: a balancer without affinity.
+type roundRobin struct {
+	hs   []http.Handler
+	next atomic.Uint64
+}
+
+func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rr.hs[(rr.next.Add(1)-1)%uint64(len(rr.hs))].ServeHTTP(w, r)
+}
+
+// A long-polling client behind a balancer that sends each request to the
+// other node gets every publication of its topics once and in order: the
+// node a poll reaches adopts the session from the subscriptions the poll
+// carries.
+func TestRoundRobinLongPolling(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	broker := sharedBroker{pushwire.NewMemoryBroker(pushwire.History{Messages: 100000, Bytes: 64 << 20})}
+	defer broker.MemoryBroker.Close()
+	rr := &roundRobin{}
+	var nodes []*pushwire.Server
+	for range 2 {
+		srv := pushwire.NewServer(pushwire.Options{Broker: broker, LongPoll: &longpoll.Options{Hold: time.Second}})
+		defer srv.Shutdown(bg)
+		nodes = append(nodes, srv)
+		rr.hs = append(rr.hs, srv)
+	}
+	hs := httptest.NewServer(rr)
+	defer hs.Close()
+	topics := []string{"a", "b"}
+	c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{Topics: topics, Transport: "longpoll"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Subscribed from now: what is published before then is not the
+	// client's.
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	for subscribed := map[string]bool{}; len(subscribed) < len(topics); {
+		ev, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == pushwire.EventSubscribed {
+			subscribed[ev.Topic] = true
+		}
+	}
+	const msgs = 2000
+	go func() {
+		for k := range msgs {
+			for _, topic := range topics {
+				// Through either node: the broker is theirs.
+				if _, err := nodes[k%2].Publish(bg, topic, pushwire.Text, []byte(strconv.Itoa(k))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if k%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	want := map[string]int{}
+	for received := 0; received < msgs*len(topics); {
+		ev := next(t, c)
+		switch ev.Kind {
+		case pushwire.EventPublication:
+			k, _ := strconv.Atoi(string(ev.Data))
+			if k != want[ev.Topic] {
+				t.Fatalf("topic %s: got %d, want %d", ev.Topic, k, want[ev.Topic])
+			}
+			want[ev.Topic]++
+			received++
+		case pushwire.EventLost, pushwire.EventError:
+			t.Fatalf("%+v", ev)
+		}
+	}
+	// Each adoption resumes the subscriptions from their positions.
+	resumed := nodes[0].Stats().Recoveries + nodes[1].Stats().Recoveries
+	t.Logf("%d subscriptions resumed over the two nodes", resumed)
+	if resumed < 4 {
+		t.Errorf("%d subscriptions resumed: the requests did not roam", resumed)
+	}
+}

@@ -179,6 +179,9 @@ func NewServer(opts Options) *Server {
 	if opts.OnRefuse != nil {
 		lpOpts.OnRefuse = opts.OnRefuse
 	}
+	// Every long-polling client of ours can resume from its positions: a
+	// poll that reaches a node that does not know its session is served.
+	lpOpts.Adopt = true
 	if lpOpts.Upgrade == nil {
 		// Long-polling sessions may move to a WebSocket like the server's
 		// own, whose subprotocol they do not speak.
