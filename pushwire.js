@@ -109,7 +109,10 @@
     }
     function openLongPoll(id) {
       const upgrade = transport === "" || transport === "upgrade";
-      const s = new global.PushwireLongPoll(base.href, {hold: opts.hold || 0, pollInterval: opts.pollInterval || 0, upgrade});
+      // resume: a node that does not know the session opens one from the
+      // subscriptions, so no balancer affinity is needed.
+      const resume = () => Array.from(topics, (t) => JSON.stringify(subEnvelope(t)));
+      const s = new global.PushwireLongPoll(base.href, {hold: opts.hold || 0, pollInterval: opts.pollInterval || 0, upgrade, resume});
       s.onopen = () => { if (id === attempt) opened(s, "longpoll"); };
       s.ontransport = (e) => { if (id === attempt) onState(e.transport); };
       s.onmessage = (ev) => { if (id === attempt) received(ev.data); };

@@ -17,6 +17,12 @@
 //     //   <prefix>/upgrade once open (the server's Options.Upgrade), and
 //     //   back to polls if that fails, trying again later: nothing lost,
 //     //   repeated or reordered either way.
+//     // resume: a function returning the text messages that open a
+//     //   session in this one's place on a node that does not know it (the
+//     //   server's Options.Adopt): sent with every poll and send, so that
+//     //   behind a balancer without affinity each request is served where
+//     //   it lands (see Roaming in the Go package doc). What the old session
+//     //   held is not delivered: the messages must let the server derive it.
 //   s.hold, s.pollInterval  // once open: what the server granted, in ms
 //   s.readyState    // 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (also as
 //                   // PushwireLongPoll.OPEN and so on, as on WebSocket)
@@ -118,6 +124,9 @@
     constructor(base, opts) {
       this._proposal = proposal(opts || {});
       this._upgradeOn = !!(opts && opts.upgrade);
+      this._resume = (opts && opts.resume) || null;
+      this._gen = 0;         // sessions adopted since the open
+      this._left = [];       // the last ids left for adopted sessions
       this._ws = null;       // the WebSocket the session runs on, once upgraded
       this._held = null;     // while trying or upgraded: resolves when polls may go on
       this._upDelay = 1000;  // before the next upgrade attempt
@@ -158,6 +167,39 @@
       this._upgrade();
     }
     _q() { return "?id=" + encodeURIComponent(this._id) + "&ack=" + this._in; }
+    // _roam returns the headers and query a request carries for a node that
+    // may not know the session, and how many opening records they hold.
+    _roam() {
+      const headers = {};
+      if (this._left.length) headers["Pushwire-Left"] = this._left.join(",");
+      const msgs = this._resume ? this._resume() : [];
+      if (!msgs.length) return {headers, query: "", opening: 0};
+      const batch = encode(msgs.map((m, i) => ({kind: KIND_TEXT, seq: i + 1, data: enc.encode(m)})));
+      let bin = "";
+      for (let i = 0; i < batch.length; i += 0x8000) bin += String.fromCharCode.apply(null, batch.subarray(i, i + 0x8000));
+      headers["Pushwire-Resume"] = btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      // An adopting node grants the hold the open proposed.
+      return {headers, query: this._proposal.replace("?", "&"), opening: msgs.length};
+    }
+    // _answered makes sense of an answer to a request made in generation
+    // gen: false when it counts a session left since. An answer that names
+    // a new session (its node adopted ours) moves us there: its records
+    // count from 1, and what the old one was not seen to take follows the
+    // opening records, to go again.
+    _answered(r, gen, opening) {
+      if (gen !== this._gen) return false;
+      const id = r.headers.get("Pushwire-Session");
+      if (!id) return true;
+      this._left.push(this._id);
+      if (this._left.length > 4) this._left.shift();
+      this._id = id; this._gen++; this._in = 0;
+      this._out.forEach((m, i) => {
+        if (m.seq === this._closeSeq) this._closeSeq = opening + i + 1;
+        m.seq = opening + i + 1;
+      });
+      this._outSeq = opening + this._out.length;
+      return true;
+    }
     // _fetch makes a request that gives up some time after the hold time.
     async _fetch(op, init) {
       const ctl = typeof AbortController !== "undefined" ? new AbortController() : null;
@@ -165,13 +207,14 @@
       if (op === "poll") this._pollCtl = ctl;
       try {
         const t = op === "poll" && this._upgradeOn ? "&t=" + this._attempt : "";
-        const r = await fetch(this.url + "/" + op + this._q() + t, Object.assign({cache: "no-store", signal: ctl && ctl.signal}, init));
+        const gen = this._gen, roam = this._roam();
+        const r = await fetch(this.url + "/" + op + this._q() + t + roam.query, Object.assign({cache: "no-store", signal: ctl && ctl.signal, headers: roam.headers}, init));
         if (r.status === 404 && this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return null; } // our close arrived
         if (fatal[r.status]) { this._finish(fatal[r.status], "", false, new Error(op + ": " + r.status)); return null; }
         if (!r.ok) throw new Error(op + ": " + r.status);
         const body = new Uint8Array(await r.arrayBuffer());
         this._failing = 0; this._delay = 0;
-        return {r, body};
+        return {r, body, stale: !this._answered(r, gen, roam.opening)};
       } finally {
         if (timer) clearTimeout(timer);
       }
@@ -184,6 +227,7 @@
         try {
           res = await this._fetch("poll", {});
           if (!res) return;
+          if (res.stale) continue; // the next poll goes to the session now ours
           res.recs = decode(res.body);
         } catch (e) {
           if (!(await this._backoff())) return;
@@ -342,6 +386,7 @@
           try {
             res = await this._fetch("send", {method: "POST", body: encode(batch)});
             if (!res) return;
+            if (res.stale) continue; // sent again, to the session now ours
           } catch (e) {
             if (!(await this._backoff())) return;
             continue;

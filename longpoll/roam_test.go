@@ -218,3 +218,36 @@ func TestAdoptBadResume(t *testing.T) {
 		})
 	}
 }
+
+// The JavaScript client behind the same balancer: every number once and in
+// order, and every message of its own arrives.
+func TestJSClientRoaming(t *testing.T) {
+	node := lookNode(t)
+	t.Cleanup(leaktest.Check(t))
+	const total, sends = 2000, 100
+	app := &counting{total: total, got: map[string]int{}}
+	rr := &roundRobin{}
+	for range 2 {
+		h, _ := serve(t, &Options{Adopt: true}, app.serve)
+		rr.hs = append(rr.hs, h)
+	}
+	front := httptest.NewServer(rr)
+	defer front.Close()
+	var got struct {
+		Received int    `json:"received"`
+		Bad      string `json:"bad"`
+		Code     int    `json:"code"`
+		Error    string `json:"error"`
+	}
+	runJS(t, node, front.URL, "roam", fmt.Sprintf(`{"n": %d, "m": %d}`, total, sends), &got)
+	if got.Error != "" || got.Bad != "" || got.Received != total || got.Code != 4000 {
+		t.Fatalf("JavaScript client: %+v, want %d numbers in order and a close with 4000", got, total)
+	}
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	for i := range sends {
+		if app.got[fmt.Sprintf("c%d", i)] == 0 {
+			t.Errorf("the client's message c%d never arrived", i)
+		}
+	}
+}

@@ -46,6 +46,26 @@ setTimeout(() => out({error: "timeout"}), 25000);
     s.onclose = (e) => setTimeout(out, 300, {received: next, bad, seen: [...seen].sort(), code: e.code, wasClean: e.wasClean});
     return;
   }
+  if (scenario === "roam") {
+    // Behind a balancer without affinity, a client that resumes from the
+    // last number it read: n numbers in order (replays dropped), and m
+    // messages of its own.
+    let last = 0, bad = "";
+    const s = new PushwireLongPoll(base, {hold: 1000, resume: () => ["from " + last]});
+    s.onopen = () => {
+      s.send("from 0");
+      for (let k = 0; k < opts.m; k++) s.send("c" + k);
+    };
+    s.onmessage = (e) => {
+      const k = Number(e.data);
+      if (k <= last) return;
+      if (k !== last + 1 && !bad) bad = "got " + k + " after " + last;
+      last = k;
+      if (last === opts.n) s.close(4000, "bye");
+    };
+    s.onclose = (e) => setTimeout(out, 300, {received: last, bad, code: e.code});
+    return;
+  }
   const s = await pushwireConnect("ws://127.0.0.1:1/none", base, {timeout: 500, ...opts});
   s.binaryType = "arraybuffer";
   const got = [];
