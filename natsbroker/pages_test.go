@@ -181,7 +181,7 @@ func startPages(t *testing.T, ctx context.Context, h *pageHost, front string, to
 		return nil
 	}
 	var pages []browserPage
-	// The long-polling page roams: its every request goes to any node,
+	// The long-polling page roams: its requests go to each node in turn,
 	// as the roaming Go clients' do.
 	seeds := []int{1000, 1002, 1001} // the roaming page gets two topics
 	for i, transport := range []string{"", "longpoll", ""} {

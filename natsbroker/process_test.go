@@ -272,8 +272,11 @@ func TestProcesses(t *testing.T) {
 	for i, be := range lb.backends {
 		reqs = append(reqs, fmt.Sprintf("pushnode%d %d", i, be.requests.Load()))
 	}
-	t.Logf("balancer requests: %s; %d roaming requests, %d of them to a node that did not know the session",
-		strings.Join(reqs, ", "), lb.roaming.Load(), lb.roamed404.Load())
+	t.Logf("balancer requests: %s; %d roaming requests (each to the next node in turn), %d answered by a node that adopted the session, %d answered 404",
+		strings.Join(reqs, ", "), lb.roaming.Load(), lb.adopted.Load(), lb.roamed404.Load())
+	if lb.adopted.Load() == 0 {
+		t.Error("no roaming request was answered by a node that adopted its session")
+	}
 	slowest := map[string]time.Duration{}
 	for _, tl := range clients {
 		group := tl.transport

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -24,12 +23,11 @@ import (
 // client that reconnects lands anywhere; the polls and sends of a long-poll
 // session go to the node that opened it (a real balancer does this with a
 // cookie or source-IP affinity; this one learns each open's node from its
-// answer). Requests under /roam/ have no affinity at all:
-// each goes to a backend drawn at random, whatever its session. (Drawn, not
-// taken in turn: a lone client whose requests strictly alternate over three
-// nodes never has its open, first send and first poll on one node, and
-// never receives anything.) A backend that fails a request is left out
-// until its /healthz answers 200 again.
+// answer). Requests under /roam/ have no affinity at all: each goes to the
+// next backend in turn, whatever its session, so that a lone client's
+// requests go to each node in turn; a node that does not know the session
+// adopts it (longpoll.Options.Adopt). A backend that fails a request is
+// left out until its /healthz answers 200 again.
 type balancer struct {
 	backends []*backend
 	next     atomic.Uint64
@@ -40,9 +38,10 @@ type balancer struct {
 	mu       sync.Mutex
 	sessions map[string]int // long-poll session id -> backend
 
-	// roaming counts the /roam/ requests, and the ones answered 404: a
-	// session unknown to the node they reached.
-	roaming, roamed404 atomic.Int64
+	// roaming counts the /roam/ requests, adopted the ones a node answered
+	// by adopting the session, roamed404 those answered 404.
+	roamNext                    atomic.Uint64
+	roaming, adopted, roamed404 atomic.Int64
 }
 
 type backend struct {
@@ -98,8 +97,8 @@ func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/roam/") {
 		lb.roaming.Add(1)
 		r = r.WithContext(context.WithValue(r.Context(), roamKey{}, true))
-		for range 2 * len(lb.backends) {
-			be := lb.backends[rand.IntN(len(lb.backends))]
+		for range lb.backends {
+			be := lb.backends[(lb.roamNext.Add(1)-1)%uint64(len(lb.backends))]
 			if !be.down.Load() {
 				be.requests.Add(1)
 				be.proxy.ServeHTTP(w, r)
@@ -159,6 +158,8 @@ func (lb *balancer) learn(i int, resp *http.Response) {
 			lb.sessions[reply.ID] = i
 			lb.mu.Unlock()
 		}
+	case roam && resp.Header.Get("Pushwire-Session") != "":
+		lb.adopted.Add(1)
 	case (op == "poll" || op == "send") && resp.StatusCode == http.StatusNotFound:
 		if roam {
 			lb.roamed404.Add(1)
