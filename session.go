@@ -31,8 +31,9 @@ type Session struct {
 	pooled bool         // the writer pool writes for it (see writerPool)
 	wstate atomic.Int32 // the pool's: wsIdle, wsWriting, wsBlocked
 
-	// The outbound queue, drained by a writer goroutine that runs while
-	// the queue holds something (writing): an idle session keeps none.
+	// The outbound queue, drained while it holds something (writing) by
+	// the writer pool or, for the sessions it does not take, a writer
+	// goroutine of their own: an idle session keeps none.
 	mu    sync.Mutex
 	queue []outgoing
 	bytes int
