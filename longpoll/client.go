@@ -686,8 +686,12 @@ func (c *Client) upgradeLoop() {
 			}
 		}
 		c.release()
-		if he, ok := errors.AsType[*handshake.Error](err); ok && he.Status >= 400 && he.Status < 500 {
-			return // not offered, or the session is gone (polls will say)
+		if he, ok := errors.AsType[*handshake.Error](err); ok && he.Status >= 400 && he.Status < 500 &&
+			(he.Status != http.StatusNotFound || c.resume == nil) {
+			// Not offered, or the session is gone (polls will say). A
+			// client that roams tries again: it reached a node that does
+			// not hold its session, another may.
+			return
 		}
 		select {
 		case <-time.After(delay):
