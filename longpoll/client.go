@@ -58,7 +58,8 @@ type DialOptions struct {
 	// session held for the client is not delivered then: the messages must
 	// let the server derive it (the push layer's subscriptions and
 	// positions do). The client takes the new session's id; what it sent
-	// and saw no acknowledgement of goes again, to the new session.
+	// and saw no acknowledgement of goes again, to the new session (twice,
+	// then, if only an answer was lost).
 	Resume func() [][]byte
 }
 
@@ -240,32 +241,34 @@ func (c *Client) where() (id string, ack, gen uint64) {
 	return c.id, c.received(), c.gen
 }
 
-// answered makes sense of the answer to a request made with at: false when
-// it must be dropped, for it counts a session the client has left. An
-// answer that names a new session (the request's node adopted it) moves
-// the client there: the new session's messages count from 1, and what
-// the old one was not seen to take follows the opening records, to be sent
-// again.
-func (c *Client) answered(resp *http.Response, at roam) bool {
-	id := resp.Header.Get("Pushwire-Session")
+// pollAnswered makes sense of a poll's answer to a request made with at:
+// false when it must be dropped, for it counts a session the client has
+// left. An answer that names a new session (the request's node adopted
+// it) moves the client there even past a move since, which a send's
+// adoption made: only one poll is in flight, so the client took nothing
+// from that session, and the new one starts from positions it had.
+func (c *Client) pollAnswered(resp *http.Response, at roam) bool {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
-	if at.gen != c.gen {
-		return false
-	}
-	if id == "" {
+	if id := resp.Header.Get("Pushwire-Session"); id != "" {
+		c.moveTo(id, at.opening)
 		return true
 	}
-	c.left = append(c.left, c.id)
-	if len(c.left) > maxLeft {
-		c.left = c.left[1:]
-	}
+	return at.gen == c.gen
+}
+
+// moveTo makes id, a session that took opening records from a request's
+// Pushwire-Resume, the client's: its messages count from 1, and what the
+// old one was not seen to take follows the opening records, to go again.
+// The caller holds tmu.
+func (c *Client) moveTo(id string, opening int) {
+	c.leave(c.id)
 	c.id = id
 	c.gen++
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inSeq = 0
-	base := uint64(at.opening)
+	base := uint64(opening)
 	for i := range c.out {
 		if c.out[i].seq == c.closeSeq {
 			c.closeSeq = base + uint64(i) + 1
@@ -274,7 +277,23 @@ func (c *Client) answered(resp *http.Response, at roam) bool {
 	}
 	c.outSeq = base + uint64(len(c.out))
 	c.notify()
-	return true
+}
+
+// movedSince reports whether the client moved to another session since it made
+// a request with at.
+func (c *Client) movedSince(at roam) bool {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	return at.gen != c.gen
+}
+
+// leave notes a session the client left, for Pushwire-Left. The caller
+// holds tmu.
+func (c *Client) leave(id string) {
+	c.left = append(c.left, id)
+	if len(c.left) > maxLeft {
+		c.left = c.left[1:]
+	}
 }
 
 // ID returns the session's id.
@@ -459,10 +478,13 @@ func (c *Client) pollOnce() (ok, all bool, err error) {
 		return false, false, nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && c.movedSince(at) {
+		return true, true, nil // the node ended a session left since
+	}
 	if resp.StatusCode != http.StatusOK {
 		return false, false, fatal(resp.StatusCode)
 	}
-	if !c.answered(resp, at) {
+	if !c.pollAnswered(resp, at) {
 		return true, true, nil // the next poll goes to the session now current
 	}
 	// An answer holds at most a batch's worth, or one message the queue
@@ -531,9 +553,9 @@ func (c *Client) sendLoop() {
 			}
 			continue
 		}
-		acked, ok := c.sendOnce(appendBatch(nil, recs))
+		all, ok := c.sendOnce(recs)
 		switch {
-		case ok && acked >= recs[len(recs)-1].seq:
+		case ok && all:
 			failingSince, delay = time.Time{}, 0
 		case ok:
 			// The server had no room for all: give it time to read.
@@ -547,38 +569,63 @@ func (c *Client) sendLoop() {
 }
 
 // sendOnce posts a batch (or only our ack) and applies the server's ack.
-func (c *Client) sendOnce(body []byte) (uint64, bool) {
+func (c *Client) sendOnce(recs []record) (all, ok bool) {
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
-	if body == nil {
-		body = []byte{}
-	}
-	req, at, err := c.request(ctx, http.MethodPost, "/send", body)
+	req, at, err := c.request(ctx, http.MethodPost, "/send", appendBatch([]byte{}, recs))
 	if err != nil {
-		return 0, false
+		return false, false
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, false
+		return false, false
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && c.movedSince(at) {
+		return false, false // the node ended a session left since: again
+	}
 	if err := fatal(resp.StatusCode); err != nil {
 		c.fail(err.(*conn.CloseError))
-		return 0, false
-	}
-	if !c.answered(resp, at) {
-		return 0, false // sent again, to the session now current
+		return false, false
 	}
 	acked, err := strconv.ParseUint(resp.Header.Get("Pushwire-Ack"), 10, 64)
 	if resp.StatusCode != http.StatusNoContent || err != nil {
-		return 0, false
+		return false, false
+	}
+	// Which of recs the answering session took: up to acked, in its
+	// numbering, which is the request's, or the opening records' then
+	// recs' in a session its node adopted.
+	id := resp.Header.Get("Pushwire-Session")
+	first := uint64(1)
+	if len(recs) > 0 {
+		first = recs[0].seq
+	}
+	if id != "" {
+		first = uint64(at.opening) + 1
+	}
+	taken := int(min(uint64(len(recs)), max(acked+1, first)-first))
+	c.tmu.Lock()
+	current := at.gen == c.gen
+	switch {
+	case current && id != "":
+		c.moveTo(id, at.opening)
+	case !current && id != "":
+		c.leave(id)
+	}
+	c.tmu.Unlock()
+	if !current {
+		// A session the client left since took them: they arrived, and
+		// do not go again. Only one send is in flight, and a move keeps
+		// the order of what is unacknowledged: they are its first.
+		c.dropFirst(taken)
+		return taken == len(recs), true
 	}
 	if _, err := c.ack(acked); err != nil {
 		c.fail(&conn.CloseError{Code: conn.CloseProtocolError, Local: true, Err: err})
-		return 0, false
+		return false, false
 	}
-	return acked, true
+	return taken == len(recs), true
 }
 
 // Upgraded reports whether the session runs on a WebSocket now.

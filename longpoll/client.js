@@ -181,24 +181,29 @@
       // An adopting node grants the hold the open proposed.
       return {headers, query: this._proposal.replace("?", "&"), opening: msgs.length};
     }
-    // _answered makes sense of an answer to a request made in generation
-    // gen: false when it counts a session left since. An answer that names
-    // a new session (its node adopted ours) moves us there: its records
-    // count from 1, and what the old one was not seen to take follows the
-    // opening records, to go again.
-    _answered(r, gen, opening) {
-      if (gen !== this._gen) return false;
-      const id = r.headers.get("Pushwire-Session");
-      if (!id) return true;
-      this._left.push(this._id);
-      if (this._left.length > 4) this._left.shift();
+    // _pollAnswered makes sense of a poll's answer: false when it counts
+    // a session left since. One that names a new session (its node adopted
+    // ours) moves us there, even past a move a send's adoption made: one
+    // poll is in flight, so we took nothing from that session.
+    _pollAnswered(res) {
+      const id = res.r.headers.get("Pushwire-Session");
+      if (id) { this._moveTo(id, res.opening); return true; }
+      return res.gen === this._gen;
+    }
+    // _moveTo makes id ours: its records count from 1, and what the old one
+    // was not seen to take follows the opening records, to go again.
+    _moveTo(id, opening) {
+      this._leave(this._id);
       this._id = id; this._gen++; this._in = 0;
       this._out.forEach((m, i) => {
         if (m.seq === this._closeSeq) this._closeSeq = opening + i + 1;
         m.seq = opening + i + 1;
       });
       this._outSeq = opening + this._out.length;
-      return true;
+    }
+    _leave(id) {
+      this._left.push(id);
+      if (this._left.length > 4) this._left.shift();
     }
     // _fetch makes a request that gives up some time after the hold time.
     async _fetch(op, init) {
@@ -209,12 +214,13 @@
         const t = op === "poll" && this._upgradeOn ? "&t=" + this._attempt : "";
         const gen = this._gen, roam = this._roam();
         const r = await fetch(this.url + "/" + op + this._q() + t + roam.query, Object.assign({cache: "no-store", signal: ctl && ctl.signal, headers: roam.headers}, init));
+        if (r.status === 404 && gen !== this._gen) return {r, body: new Uint8Array(0), gone: true}; // a session left since, ended
         if (r.status === 404 && this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return null; } // our close arrived
         if (fatal[r.status]) { this._finish(fatal[r.status], "", false, new Error(op + ": " + r.status)); return null; }
         if (!r.ok) throw new Error(op + ": " + r.status);
         const body = new Uint8Array(await r.arrayBuffer());
         this._failing = 0; this._delay = 0;
-        return {r, body, stale: !this._answered(r, gen, roam.opening)};
+        return {r, body, gen, opening: roam.opening};
       } finally {
         if (timer) clearTimeout(timer);
       }
@@ -227,7 +233,7 @@
         try {
           res = await this._fetch("poll", {});
           if (!res) return;
-          if (res.stale) continue; // the next poll goes to the session now ours
+          if (res.gone || !this._pollAnswered(res)) continue; // the next poll goes to the session now ours
           res.recs = decode(res.body);
         } catch (e) {
           if (!(await this._backoff())) return;
@@ -383,15 +389,27 @@
             batch.push(m); size += m.data.length + 21;
           }
           let res;
+          const first0 = batch.length ? batch[0].seq : 1; // a move renumbers batch
           try {
             res = await this._fetch("send", {method: "POST", body: encode(batch)});
             if (!res) return;
-            if (res.stale) continue; // sent again, to the session now ours
+            if (res.gone) continue; // sent again, to the session now ours
           } catch (e) {
             if (!(await this._backoff())) return;
             continue;
           }
           const acked = Number(res.r.headers.get("Pushwire-Ack"));
+          const id = res.r.headers.get("Pushwire-Session");
+          if (res.gen !== this._gen) {
+            // A session left since took the first of batch: they arrived,
+            // and do not go again; one send is in flight, so they are
+            // still the first unacknowledged.
+            const first = id ? res.opening + 1 : first0;
+            if (id) this._leave(id);
+            this._out.splice(0, Math.min(batch.length, Math.max(acked + 1, first) - first) || 0);
+            continue;
+          }
+          if (id) this._moveTo(id, res.opening);
           this._out = this._out.filter((m) => m.seq > acked);
           if (this._closeSeq && acked >= this._closeSeq) { this._finish(this._closeCode, this._closeReason, true); return; }
           if (this.readyState === CLOSED) return;

@@ -86,15 +86,19 @@
 // ack is ignored, and a send's records follow the opening ones whatever
 // their numbers. The client then takes the new id: the new session's
 // records count from 1, and what the old one was not seen to acknowledge
-// follows the opening records and goes again, so that across a move a
-// message to the server may arrive twice, one from it never does unless
-// resumed; an answer to a request made with an id the client has since
-// left is dropped. What the old session held for the client is not
-// delivered: the opening records must let the application derive it. Each
-// request names in Pushwire-Left (comma-separated, at most 4) the last
-// sessions the client left, which a node that holds them ends at once
-// rather than at the end of their grace period. A header that is not such
-// a batch, or ends with a close, is 400; one over the body limit 413.
+// follows the opening records and goes again. A poll's answer that names
+// a new session is taken even after a move since (only one poll is in
+// flight, and the session starts from what the client had); what a
+// session the client has left acknowledges counts as arrived; any other
+// answer for such a session is dropped. A message to the server so
+// arrives once but when an answer is lost on the way, and then a second
+// time at the new session. What the old session held for the client is
+// not delivered: the opening records must let the application derive it.
+// Each request names in Pushwire-Left (comma-separated, at most 4) the
+// last sessions the client left, which a node that holds them ends at
+// once rather than at the end of their grace period (a 404 for a request
+// to one of them is then no failure: it goes again). A header that is not
+// such a batch, or ends with a close, is 400; one over the body limit 413.
 //
 // A session needs at most two requests in flight, one poll and one send; a
 // second poll answers the first at once, empty. Each direction's queue is

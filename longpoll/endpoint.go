@@ -303,3 +303,18 @@ func (e *endpoint) waitAck(ctx context.Context) {
 func closeWait(hold, interval time.Duration) time.Duration {
 	return max(hold+interval, time.Second)
 }
+
+// dropFirst drops the first n unacknowledged records: a session since left
+// took them.
+func (e *endpoint) dropFirst(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n = min(n, len(e.out))
+	for _, r := range e.out[:n] {
+		e.outBytes -= len(r.data)
+	}
+	if n > 0 {
+		e.out = append(e.out[:0], e.out[n:]...)
+		e.notify()
+	}
+}

@@ -23,11 +23,12 @@ import (
 // client that reconnects lands anywhere; the polls and sends of a long-poll
 // session go to the node that opened it (a real balancer does this with a
 // cookie or source-IP affinity; this one learns each open's node from its
-// answer). Requests under /roam/ have no affinity at all: each goes to the
-// next backend in turn, whatever its session, so that a lone client's
-// requests go to each node in turn; a node that does not know the session
-// adopts it (longpoll.Options.Adopt). A backend that fails a request is
-// left out until its /healthz answers 200 again.
+// answer, or from the answer of a node that adopted the session). Requests
+// under /roam/ have no affinity at all: each goes to the next backend in
+// turn, whatever its session, so that a lone client's requests go to each
+// node in turn; a node that does not know the session adopts it
+// (longpoll.Options.Adopt). A backend that fails a request is left out
+// until its /healthz answers 200 again.
 type balancer struct {
 	backends []*backend
 	next     atomic.Uint64
@@ -142,8 +143,8 @@ func sessionOf(r *http.Request) string {
 	return ""
 }
 
-// learn notes which backend opened a long-poll session, from the open's
-// answer, and forgets a session its backend says it does not know.
+// learn notes which backend opened or adopted a long-poll session, from
+// the answer, and forgets a session its backend says it does not know.
 func (lb *balancer) learn(i int, resp *http.Response) {
 	r := resp.Request // the outgoing one, with the incoming one's context
 	roam := r.Context().Value(roamKey{}) != nil
@@ -158,8 +159,17 @@ func (lb *balancer) learn(i int, resp *http.Response) {
 			lb.sessions[reply.ID] = i
 			lb.mu.Unlock()
 		}
-	case roam && resp.Header.Get("Pushwire-Session") != "":
-		lb.adopted.Add(1)
+	case resp.Header.Get("Pushwire-Session") != "":
+		// A node adopted the session (its own node is gone): its requests
+		// go there from now on, as after an open.
+		if roam {
+			lb.adopted.Add(1)
+			return
+		}
+		lb.mu.Lock()
+		delete(lb.sessions, sessionOf(r))
+		lb.sessions[resp.Header.Get("Pushwire-Session")] = i
+		lb.mu.Unlock()
 	case (op == "poll" || op == "send") && resp.StatusCode == http.StatusNotFound:
 		if roam {
 			lb.roamed404.Add(1)
