@@ -182,19 +182,17 @@ type roam struct {
 }
 
 func (c *Client) request(ctx context.Context, method, op string, body []byte) (*http.Request, roam, error) {
-	id, ack, gen := c.where()
-	at := roam{gen: gen}
+	// One session's id, ack and generation: a move changes them together.
 	c.tmu.Lock()
-	left := strings.Join(c.left, ",")
+	id, ack, at := c.id, c.received(), roam{gen: c.gen}
+	left, attempt := strings.Join(c.left, ","), c.attempt
 	c.tmu.Unlock()
 	u := c.base + op
 	if id != "" {
 		u += "?id=" + id + "&ack=" + strconv.FormatUint(ack, 10)
 	}
 	if op == "/poll" && c.upgrade != nil {
-		c.tmu.Lock()
-		u += "&t=" + strconv.FormatUint(c.attempt, 10)
-		c.tmu.Unlock()
+		u += "&t=" + strconv.FormatUint(attempt, 10)
 	}
 	var resume string
 	if id != "" && c.resume != nil {
@@ -231,14 +229,6 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 		req.Header.Set("Pushwire-Left", left)
 	}
 	return req, at, nil
-}
-
-// where returns the session's id, the ack to send it and its generation,
-// all of one session: an adoption changes them together.
-func (c *Client) where() (id string, ack, gen uint64) {
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
-	return c.id, c.received(), c.gen
 }
 
 // pollAnswered makes sense of a poll's answer to a request made with at:
@@ -279,8 +269,8 @@ func (c *Client) moveTo(id string, opening int) {
 	c.notify()
 }
 
-// movedSince reports whether the client moved to another session since it made
-// a request with at.
+// movedSince reports whether the client moved to another session since
+// it made a request with at.
 func (c *Client) movedSince(at roam) bool {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
@@ -703,8 +693,9 @@ func (c *Client) upgradeLoop() {
 	for {
 		attempt := c.holdBack()
 		ctx, cancel := context.WithTimeout(c.ctx, upgradeProbe)
-		id, ack, _ := c.where()
-		q := "?id=" + id + "&ack=" + strconv.FormatUint(ack, 10) + "&t=" + strconv.FormatUint(attempt, 10)
+		c.tmu.Lock() // one session's id and ack: a move changes both
+		q := "?id=" + c.id + "&ack=" + strconv.FormatUint(c.received(), 10) + "&t=" + strconv.FormatUint(attempt, 10)
+		c.tmu.Unlock()
 		ws, err := conn.Dial(ctx, u+q, &opts)
 		cancel()
 		if err == nil {
