@@ -27,6 +27,9 @@ type Session struct {
 	value     any
 
 	values sync.Map
+	// ctx ends with the session: what it waits for (history) stops then.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	pooled bool         // the writer pool writes for it (see writerPool)
 	wstate atomic.Int32 // the pool's: wsIdle, wsWriting, wsBlocked
@@ -74,6 +77,7 @@ func (s *Server) newSession(mc conn.MessageConn, ws *conn.Conn, transport string
 		srv: s, mc: mc, ws: ws, transport: transport, envelope: envelope, value: value,
 		subs: make(map[string]*subscription), done: make(chan struct{}),
 	}
+	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	if ws != nil {
 		sess.pooled = ws.NotifyWriteBlock(func() { s.writers.blocked(sess) })
 	}
@@ -241,12 +245,18 @@ func (s *Session) subscribe(name string, since Position) error {
 		return fmt.Errorf("%w: %w", errBroker, err)
 	}
 	// Live publications wait in sub.pending while history is read.
-	pubs, latest, err := s.srv.broker.History(context.Background(), name, since, 0)
-	last := latest
+	var last, latest Position
+	if since == (Position{}) {
+		_, latest, err = s.srv.broker.History(s.ctx, name, since, 0)
+		last = latest
+	} else {
+		last, latest, err = s.replay(name, since)
+	}
 	switch {
 	case errors.Is(err, ErrUnrecoverable):
 		s.srv.stats.recoveryFailed.Add(1)
 		s.sendControl(&envelope{T: kindLost, Topic: name, Epoch: latest.Epoch, Off: latest.Offset, Reason: "history does not cover the position"})
+		last = latest
 	case err != nil:
 		s.srv.leave(name, sub) // and the broker subscription, if it was the last
 		s.mu.Lock()
@@ -255,18 +265,37 @@ func (s *Session) subscribe(name string, since Position) error {
 		return fmt.Errorf("%w: %w", errBroker, err)
 	case since != (Position{}):
 		s.srv.stats.recovered.Add(1)
+	}
+	s.sendControl(&envelope{T: kindSub, Topic: name, Epoch: last.Epoch, Off: last.Offset})
+	t.goLive(sub, last)
+	return nil
+}
+
+// replayChunk bounds the publications one History call reads: a replay is
+// queued as it is read, so that its first publications go out while the
+// rest is read (a roaming long-polling client moves on with each answer).
+const replayChunk = 256
+
+// replay queues the publications on name after since, and returns the
+// position of the last one queued (since if none) and the topic's latest.
+func (s *Session) replay(name string, since Position) (last, latest Position, err error) {
+	last = since
+	for {
+		pubs, lat, err := s.srv.broker.History(s.ctx, name, last, replayChunk)
+		if err != nil {
+			return last, lat, err
+		}
+		latest = lat
 		for _, p := range pubs {
 			s.enqueue(s.encode(p), name, true)
 		}
 		if len(pubs) > 0 {
 			last = pubs[len(pubs)-1].Position
-		} else {
-			last = since
+		}
+		if len(pubs) < replayChunk {
+			return last, latest, nil
 		}
 	}
-	s.sendControl(&envelope{T: kindSub, Topic: name, Epoch: last.Epoch, Off: last.Offset})
-	t.goLive(sub, last)
-	return nil
 }
 
 // Unsubscribe ends the session's subscription to topic, if any.
@@ -559,6 +588,7 @@ func (s *Session) end(err error) {
 		s.queue = nil
 		s.mu.Unlock()
 		close(s.done)
+		s.cancel()
 		for name, sub := range subs {
 			s.srv.leave(name, sub)
 		}

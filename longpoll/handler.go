@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -625,10 +626,13 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 	timer := time.NewTimer(s.hold)
 	defer timer.Stop()
 	var recs []record
-	for {
+	for woken := false; ; woken = true {
 		s.mu.Lock()
 		changed := s.wait()
 		s.mu.Unlock()
+		if woken {
+			s.settle()
+		}
 		if recs = s.pendingAfter(0, DefaultMaxBatch); len(recs) > 0 || s.hold == 0 {
 			break
 		}
@@ -661,6 +665,27 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 // send takes a send's records. In a session that adopted (see
 // Handler.adopt), they follow the opening records whatever their numbers,
 // which count the session the client had before.
+// settle lets a writer that is queueing messages go on before a poll it
+// woke collects them, for as long as it queues more between two yields
+// (a few times at most): the answer then carries what the writer queued
+// in a row, a replay say, rather than its first message. A client that
+// roams gets one answer from each session.
+func (s *Session) settle() {
+	s.mu.Lock()
+	n := len(s.out)
+	s.mu.Unlock()
+	for range 8 {
+		runtime.Gosched()
+		s.mu.Lock()
+		m := len(s.out)
+		s.mu.Unlock()
+		if m == n {
+			return
+		}
+		n = m
+	}
+}
+
 func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64, adopted bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.h.opts.MaxBody))
 	if err != nil {
