@@ -2,6 +2,7 @@ package pushwire_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -1077,5 +1078,52 @@ func TestRoundRobinLongPolling(t *testing.T) {
 	t.Logf("%d subscriptions resumed over the two nodes", resumed)
 	if resumed < 4 {
 		t.Errorf("%d subscriptions resumed: the requests did not roam", resumed)
+	}
+}
+
+// A resume far behind is replayed whole and in order, in the chunks it is
+// read in, then the subscription goes live from its last publication.
+func TestReplayLongGap(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv, url := startServer(t, pushwire.Options{History: pushwire.History{Messages: 10000, Bytes: 64 << 20}, MaxQueue: 4096})
+	const n = 1000 // several replay chunks
+	var first pushwire.Position
+	for k := range n {
+		pos, err := srv.Publish(bg, "t", pushwire.Text, []byte(strconv.Itoa(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			first = pos
+		}
+	}
+	c, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(conn.CloseNormal, "")
+	sub := fmt.Sprintf(`{"t":"sub","topic":"t","epoch":%q,"off":%d}`, first.Epoch, first.Offset)
+	if err := c.WriteMessage(bg, conn.Text, []byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		T    string `json:"t"`
+		Off  uint64 `json:"off"`
+		Data string `json:"data"`
+	}
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	for k := 1; k < n; k++ {
+		_, msg, err := c.ReadMessage(ctx, nil)
+		if err != nil {
+			t.Fatalf("after %d of %d: %v", k-1, n-1, err)
+		}
+		if err := json.Unmarshal(msg, &e); err != nil || e.T != "pub" || e.Data != strconv.Itoa(k) || e.Off != first.Offset+uint64(k) {
+			t.Fatalf("replayed publication %d: %s", k, msg)
+		}
+	}
+	_, msg, err := c.ReadMessage(ctx, nil)
+	if err != nil || json.Unmarshal(msg, &e) != nil || e.T != "sub" || e.Off != first.Offset+n-1 {
+		t.Fatalf("after the replay: %s, %v; want sub at offset %d", msg, err, first.Offset+n-1)
 	}
 }
