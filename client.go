@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -223,22 +224,34 @@ func (c *Client) run(mc conn.MessageConn, transport string) {
 }
 
 // subscriptions returns the messages that subscribe a new connection to
-// every topic from its position. The caller holds mu.
-func (c *Client) subscriptions() [][]byte {
+// every topic from its position in positions. The caller holds mu.
+func (c *Client) subscriptions(positions map[string]Position) [][]byte {
 	subs := make([][]byte, 0, len(c.topics))
 	for t := range c.topics {
-		p := c.positions[t]
+		p := positions[t]
 		subs = append(subs, (&envelope{T: kindSub, Topic: t, Epoch: p.Epoch, Off: p.Offset}).encode())
 	}
 	return subs
 }
 
 // resume is long polling's DialOptions.Resume: a node that does not know
-// the session opens one from the subscriptions.
-func (c *Client) resume() [][]byte {
+// the session opens one from the subscriptions, from the positions the
+// client will have once it has taken what it received. Without the unread
+// messages, a subscription confirmed but not yet taken would resume "from
+// now", and lose what was published since it began.
+func (c *Client) resume(unread [][]byte) [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.subscriptions()
+	positions := c.positions
+	if len(unread) > 0 {
+		positions = maps.Clone(c.positions)
+		for _, msg := range unread {
+			if e, err := decodeEnvelope(Text, msg); err == nil {
+				c.advance(positions, e)
+			}
+		}
+	}
+	return c.subscriptions(positions)
 }
 
 // serve runs one connection until it fails or the client closes.
@@ -246,7 +259,7 @@ func (c *Client) serve(mc conn.MessageConn, transport string) {
 	c.mu.Lock()
 	c.mc, c.transport = mc, transport
 	close(c.up)
-	subs := c.subscriptions()
+	subs := c.subscriptions(c.positions)
 	c.mu.Unlock()
 	var readErr error
 	defer func() {
@@ -294,27 +307,17 @@ func (c *Client) serve(mc conn.MessageConn, transport string) {
 func (c *Client) event(e *envelope) (Event, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	fresh := c.advance(c.positions, e)
 	switch e.T {
 	case kindPub:
-		if !c.topics[e.Topic] {
-			return Event{}, false // unsubscribed meanwhile
+		if !fresh {
+			return Event{}, false // unsubscribed meanwhile, or a replay's overlap
 		}
-		last := c.positions[e.Topic]
-		if last.Epoch == e.Epoch && e.Off <= last.Offset {
-			return Event{}, false // a replay's overlap: received already
-		}
-		c.positions[e.Topic] = e.position()
 		typ, data := e.payload()
 		return Event{Kind: EventPublication, Topic: e.Topic, Position: e.position(), Type: typ, Data: bytesClone(data)}, true
 	case kindSub:
-		if c.positions[e.Topic] == (Position{}) || c.positions[e.Topic].Epoch != e.Epoch {
-			c.positions[e.Topic] = e.position()
-		}
 		return Event{Kind: EventSubscribed, Topic: e.Topic, Position: e.position()}, true
 	case kindLost:
-		if e.Epoch != "" {
-			c.positions[e.Topic] = e.position()
-		}
 		return Event{Kind: EventLost, Topic: e.Topic, Position: e.position(), Reason: e.Reason}, true
 	case kindMsg:
 		typ, data := e.payload()
@@ -323,6 +326,29 @@ func (c *Client) event(e *envelope) (Event, bool) {
 		return Event{Kind: EventError, Topic: e.Topic, Reason: e.Reason}, true
 	}
 	return Event{}, false
+}
+
+// advance moves positions past e, and reports whether e is a publication
+// not received before on a subscribed topic. The caller holds mu.
+func (c *Client) advance(positions map[string]Position, e *envelope) bool {
+	switch e.T {
+	case kindPub:
+		last := positions[e.Topic]
+		if !c.topics[e.Topic] || last.Epoch == e.Epoch && e.Off <= last.Offset {
+			return false
+		}
+		positions[e.Topic] = e.position()
+		return true
+	case kindSub:
+		if p := positions[e.Topic]; p == (Position{}) || p.Epoch != e.Epoch {
+			positions[e.Topic] = e.position()
+		}
+	case kindLost:
+		if e.Epoch != "" {
+			positions[e.Topic] = e.position()
+		}
+	}
+	return false
 }
 
 func bytesClone(b []byte) []byte { return append([]byte{}, b...) }

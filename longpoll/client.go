@@ -57,10 +57,13 @@ type DialOptions struct {
 	// affinity each request is served where it lands. What the old
 	// session held for the client is not delivered then: the messages must
 	// let the server derive it (the push layer's subscriptions and
-	// positions do). The client takes the new session's id; what it sent
+	// positions do), counting unread, the text messages the client
+	// received and the application has not finished with: those
+	// ReadMessage has not returned, and the last one it returned until it
+	// is called again. The client takes the new session's id; what it sent
 	// and saw no acknowledgement of goes again, to the new session (twice,
 	// then, if only an answer was lost).
-	Resume func() [][]byte
+	Resume func(unread [][]byte) [][]byte
 }
 
 // Client is the client side of a long-polling session. It satisfies
@@ -83,16 +86,16 @@ type Client struct {
 	needAck    chan struct{} // the sender should tell the server what we received
 	remoteAddr net.Addr
 
-	upgrade  *conn.DialOptions // nil: polling only
-	resume   func() [][]byte   // DialOptions.Resume
-	proposal string            // the open's query, again with each request that may adopt
-	tmu      sync.Mutex        // guards the fields below
-	gen      uint64            // sessions adopted since the open: which id a request used
-	left     []string          // the last ids left for adopted sessions, newest last
-	paused   chan struct{}     // closed when polls and sends may go on; nil if they may
-	upgraded bool              // the session runs on a WebSocket
-	attempt  uint64            // upgrade attempts begun or given up, sent with polls (t)
-	finished bool              // a close crossed on the WebSocket: nothing to ack
+	upgrade  *conn.DialOptions       // nil: polling only
+	resume   func([][]byte) [][]byte // DialOptions.Resume
+	proposal string                  // the open's query, again with each request that may adopt
+	tmu      sync.Mutex              // guards the fields below
+	gen      uint64                  // sessions adopted since the open: which id a request used
+	left     []string                // the last ids left for adopted sessions, newest last
+	paused   chan struct{}           // closed when polls and sends may go on; nil if they may
+	upgraded bool                    // the session runs on a WebSocket
+	attempt  uint64                  // upgrade attempts begun or given up, sent with polls (t)
+	finished bool                    // a close crossed on the WebSocket: nothing to ack
 }
 
 var _ conn.MessageConn = (*Client)(nil)
@@ -114,6 +117,7 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 		c.http = http.DefaultClient
 	}
 	c.init(opts.MaxQueue, opts.MaxQueueBytes, opts.FailWhenFull)
+	c.keepLast = c.resume != nil
 	c.proposal = proposal(opts)
 	req, _, err := c.request(ctx, http.MethodPost, "/open"+c.proposal, nil)
 	if err != nil {
@@ -196,7 +200,7 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 	}
 	var resume string
 	if id != "" && c.resume != nil {
-		msgs := c.resume()
+		msgs := c.resume(c.unread())
 		recs := make([]record, len(msgs))
 		for i, m := range msgs {
 			recs[i] = record{kind: kindText, seq: uint64(i + 1), data: m}
@@ -267,6 +271,20 @@ func (c *Client) moveTo(id string, opening int) {
 	}
 	c.outSeq = base + uint64(len(c.out))
 	c.notify()
+}
+
+// unread returns the text messages received that the application has not
+// finished with (see DialOptions.Resume).
+func (c *Client) unread() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var msgs [][]byte
+	for _, r := range append([]record{c.lastRead}, c.in...) {
+		if r.kind == kindText {
+			msgs = append(msgs, r.data)
+		}
+	}
+	return msgs
 }
 
 // movedSince reports whether the client moved to another session since

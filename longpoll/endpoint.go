@@ -58,6 +58,10 @@ type endpoint struct {
 	in      []record // received in order, not yet read
 	inSeq   uint64   // the last sequence received in order
 	inBytes int
+	// With keepLast, lastRead is the record read returned last, until it
+	// is called again: the application may not have finished with it.
+	keepLast bool
+	lastRead record
 
 	changed chan struct{} // closed and renewed on every change
 	ended   chan struct{}
@@ -226,12 +230,16 @@ func (e *endpoint) received() uint64 {
 func (e *endpoint) read(ctx context.Context, buf []byte) (conn.MessageType, []byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.lastRead = record{}
 	for {
 		if len(e.in) > 0 {
 			r := e.in[0]
 			e.in[0] = record{}
 			e.in = e.in[1:]
 			e.inBytes -= len(r.data)
+			if e.keepLast {
+				e.lastRead = r
+			}
 			e.notify()
 			return conn.MessageType(r.kind), append(buf[:0], r.data...), nil
 		}

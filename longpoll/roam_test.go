@@ -92,7 +92,7 @@ func TestRoundRobinAdopt(t *testing.T) {
 			front := httptest.NewServer(rr)
 			defer front.Close()
 			var last atomic.Int64
-			resume := func() [][]byte { return [][]byte{fmt.Appendf(nil, "from %d", last.Load())} }
+			resume := func([][]byte) [][]byte { return [][]byte{fmt.Appendf(nil, "from %d", last.Load())} }
 			c, err := Dial(bg, front.URL, &DialOptions{Resume: resume})
 			if err != nil {
 				t.Fatal(err)
@@ -258,4 +258,62 @@ func TestJSClientRoaming(t *testing.T) {
 			t.Errorf("the client's message c%d arrived %d times", i, n)
 		}
 	}
+}
+
+// Resume is given what the application has not finished with: the
+// messages ReadMessage has not returned, and the last one it returned.
+func TestResumeUnread(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	_, srv := serve(t, &Options{Adopt: true}, func(s *Session) {
+		for _, m := range []string{"a", "b", "c"} {
+			s.WriteMessage(bg, conn.Text, []byte(m))
+		}
+		s.ReadMessage(bg, nil) // until the client closes
+	})
+	unread := make(chan []string, 16)
+	c, err := Dial(bg, srv.URL, &DialOptions{Resume: func(msgs [][]byte) [][]byte {
+		var got []string
+		for _, m := range msgs {
+			got = append(got, string(m))
+		}
+		unread <- got
+		return [][]byte{[]byte("resume")}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(conn.CloseNormal, "")
+	for deadline := time.Now().Add(5 * time.Second); c.received() < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the messages never arrived")
+		}
+	}
+	// want is what the Resume of the next send sees.
+	check := func(want string) {
+		t.Helper()
+		for len(unread) > 0 {
+			<-unread // the polls' and earlier sends'
+		}
+		if err := c.WriteMessage(bg, conn.Text, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-unread:
+			if strings.Join(got, ",") != want {
+				t.Fatalf("unread %q, want %q", got, want)
+			}
+			return
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no request saw unread %q", want)
+		}
+	}
+	check("a,b,c")
+	if _, msg, err := c.ReadMessage(bg, nil); err != nil || string(msg) != "a" {
+		t.Fatalf("read %q, %v", msg, err)
+	}
+	check("a,b,c") // a is read, but the application may not be done with it
+	if _, msg, err := c.ReadMessage(bg, nil); err != nil || string(msg) != "b" {
+		t.Fatalf("read %q, %v", msg, err)
+	}
+	check("b,c")
 }
