@@ -203,15 +203,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.forget(r.Header.Get("Pushwire-Left"))
 		s, ack, ok := h.session(w, r)
+		if !ok {
+			return // answered
+		}
 		adopted := false
-		if !ok && op != "upgrade" && h.opts.Adopt && r.Header.Get("Pushwire-Resume") != "" {
+		if s == nil && op != "upgrade" && h.opts.Adopt && r.Header.Get("Pushwire-Resume") != "" {
 			if s = h.adopt(w, r); s == nil {
 				return // answered
 			}
 			w.Header().Set("Pushwire-Session", s.id)
-			ack, ok, adopted = 0, true, true // the client's ack counts another session's
+			ack, adopted = 0, true // the client's ack counts another session's
 		}
-		if !ok {
+		if s == nil {
 			http.Error(w, "longpoll: no such session", http.StatusNotFound)
 			return
 		}
@@ -233,9 +236,9 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 	http.Error(w, "longpoll: method not allowed", http.StatusMethodNotAllowed)
 }
 
-// session finds the request's session and its ack; not ok with a nil
-// Session when there is no such session (an id that never existed and one
-// that expired alike), for the caller to answer.
+// session finds the request's session and its ack: a nil Session when
+// there is no such session (an id that never existed and one that expired
+// alike), for the caller to answer; not ok when it answered r (a bad ack).
 func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uint64, bool) {
 	q := r.URL.Query()
 	ack, err := strconv.ParseUint(q.Get("ack"), 10, 64)
@@ -250,7 +253,7 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) (*Session, uin
 	h.mu.Lock()
 	s := h.sessions[id]
 	h.mu.Unlock()
-	return s, ack, s != nil
+	return s, ack, true
 }
 
 type openReply struct {

@@ -206,11 +206,20 @@ func TestAdoptBadResume(t *testing.T) {
 		{"ends with a close", true, batch(text(1, "x"), closeRecord(2, conn.CloseNormal, "")), http.StatusBadRequest},
 		{"over MaxBody", true, batch(text(1, strings.Repeat("x", 2048))), http.StatusRequestEntityTooLarge},
 		{"no Adopt", false, batch(text(1, "from 0")), http.StatusNotFound},
+		{"bad ack", true, batch(text(1, "from 0")), http.StatusBadRequest},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			_, srv := serve(t, &Options{Adopt: r.adopt, Hold: 10 * time.Millisecond, MaxBody: 1024}, func(s *Session) { s.ReadMessage(bg, nil) })
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/poll?id=0123&ack=7", nil)
+			var accepted atomic.Int32
+			_, srv := serve(t, &Options{Adopt: r.adopt, Hold: 10 * time.Millisecond, MaxBody: 1024}, func(s *Session) {
+				accepted.Add(1)
+				s.ReadMessage(bg, nil)
+			})
+			ack := "7"
+			if r.name == "bad ack" {
+				ack = "x" // answered 400 once, not adopted after
+			}
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/poll?id=0123&ack="+ack, nil)
 			req.Header.Set("Pushwire-Resume", r.resume)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -222,6 +231,10 @@ func TestAdoptBadResume(t *testing.T) {
 			}
 			if got := resp.Header.Get("Pushwire-Session"); (got != "") != (r.want == http.StatusOK) {
 				t.Fatalf("Pushwire-Session %q with status %d", got, resp.StatusCode)
+			}
+			time.Sleep(50 * time.Millisecond) // Accept's side runs apart
+			if n := accepted.Load(); (n == 1) != (r.want == http.StatusOK) {
+				t.Fatalf("%d sessions opened with status %d", n, resp.StatusCode)
 			}
 		})
 	}
