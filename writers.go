@@ -61,11 +61,21 @@ func (p *writerPool) add(ss []*Session) {
 	}
 }
 
-// next returns the next ready session, or nil when the calling goroutine
-// must leave: nothing is ready, or more than size run.
-func (p *writerPool) next() *Session {
+// next takes back what the calling goroutine's last turn left, then
+// returns the next ready session, or nil when the goroutine must leave:
+// nothing is ready, or more than size run. again is the last turn's
+// session if it has more queued; unblocked says its write waited for room
+// (see blocked), so that the goroutine counts as running again. One lock
+// a turn.
+func (p *writerPool) next(again *Session, unblocked bool) *Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if unblocked {
+		p.running++
+	}
+	if again != nil {
+		p.ready = append(p.ready, again)
+	}
 	if p.head == len(p.ready) || p.running > p.size {
 		p.running--
 		return nil
@@ -83,19 +93,19 @@ func (p *writerPool) work() {
 	// Started by a publication: the publisher runs first, and what it
 	// publishes next rides in the same writes.
 	runtime.Gosched()
-	for s := p.next(); s != nil; s = p.next() {
+	var again *Session
+	unblocked := false
+	for {
+		s := p.next(again, unblocked)
+		if s == nil {
+			return
+		}
 		s.wstate.Store(wsWriting)
-		more := s.writeBatch()
-		if s.wstate.Swap(wsIdle) == wsBlocked {
-			p.mu.Lock()
-			p.running++
-			p.mu.Unlock()
+		again = nil
+		if s.writeBatch() {
+			again = s
 		}
-		if more {
-			p.mu.Lock()
-			p.ready = append(p.ready, s)
-			p.mu.Unlock()
-		}
+		unblocked = s.wstate.Swap(wsIdle) == wsBlocked
 	}
 }
 
