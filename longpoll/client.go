@@ -88,7 +88,7 @@ type Client struct {
 
 	upgrade  *conn.DialOptions       // nil: polling only
 	resume   func([][]byte) [][]byte // DialOptions.Resume
-	proposal string                  // the open's query, again with each request that may adopt
+	proposal string                  // the open's proposal, as parameters that follow others
 	tmu      sync.Mutex              // guards the fields below
 	gen      uint64                  // sessions adopted since the open: which id a request used
 	left     []string                // the last ids left for adopted sessions, newest last
@@ -118,8 +118,9 @@ func Dial(ctx context.Context, base string, opts *DialOptions) (*Client, error) 
 	}
 	c.init(opts.MaxQueue, opts.MaxQueueBytes, opts.FailWhenFull)
 	c.keepLast = c.resume != nil
-	c.proposal = proposal(opts)
-	req, _, err := c.request(ctx, http.MethodPost, "/open"+c.proposal, nil)
+	open := proposal(opts)
+	c.proposal = strings.Replace(open, "?", "&", 1)
+	req, _, err := c.request(ctx, http.MethodPost, "/open"+open, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func (c *Client) request(ctx context.Context, method, op string, body []byte) (*
 		if len(recs) > 0 {
 			resume = base64.RawURLEncoding.EncodeToString(appendBatch(nil, recs))
 			// An adopting node grants the hold the open proposed.
-			u += strings.Replace(c.proposal, "?", "&", 1)
+			u += c.proposal
 		}
 	}
 	var r io.Reader

@@ -161,14 +161,22 @@ func (e *endpoint) ack(seq uint64) (closeAcked bool, err error) {
 	}
 	i := 0
 	for i < len(e.out) && e.out[i].seq <= seq {
-		e.outBytes -= len(e.out[i].data)
 		i++
 	}
-	if i > 0 {
-		e.out = append(e.out[:0], e.out[i:]...)
-		e.notify()
-	}
+	e.drop(i)
 	return e.closeSeq != 0 && seq >= e.closeSeq, nil
+}
+
+// drop drops the first n unacknowledged records. The caller holds mu.
+func (e *endpoint) drop(n int) {
+	if n == 0 {
+		return
+	}
+	for _, r := range e.out[:n] {
+		e.outBytes -= len(r.data)
+	}
+	e.out = append(e.out[:0], e.out[n:]...)
+	e.notify()
 }
 
 // pendingAfter returns the unacknowledged records after sequence seq, up
@@ -317,12 +325,5 @@ func closeWait(hold, interval time.Duration) time.Duration {
 func (e *endpoint) dropFirst(n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n = min(n, len(e.out))
-	for _, r := range e.out[:n] {
-		e.outBytes -= len(r.data)
-	}
-	if n > 0 {
-		e.out = append(e.out[:0], e.out[n:]...)
-		e.notify()
-	}
+	e.drop(min(n, len(e.out)))
 }
