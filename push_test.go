@@ -22,6 +22,7 @@ import (
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/handshake"
 	"github.com/pushwire/pushwire/internal/leaktest"
+	"github.com/pushwire/pushwire/internal/proxytest"
 	"github.com/pushwire/pushwire/longpoll"
 )
 
@@ -423,6 +424,20 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// stuckSubscriber connects a raw pushwire.v1 client to url that subscribes
+// to topic "t" with a small receive window and never reads; it is closed
+// when the test ends.
+func stuckSubscriber(t *testing.T, url string) {
+	t.Helper()
+	c, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.NetConn().Close() })
+	c.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
+	c.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+}
+
 // A subscriber that stops reading is closed with 1008 once its queue is
 // full, and the others keep getting every publication meanwhile.
 func TestSlowConsumerIsolated(t *testing.T) {
@@ -434,14 +449,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	}
 	defer fast.Close()
 	waitSubscribed(t, srv, fast, "t")
-	// The slow one: a raw pushwire.v1 client that subscribes and never reads.
-	slow, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.NetConn().Close()
-	slow.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
-	slow.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+	stuckSubscriber(t, url) // the slow one
 	payload := make([]byte, 1<<10)
 	const n = 8000 // 8 MiB: past the queue and what the kernel buffers
 	got := make(chan int, 1)
@@ -494,13 +502,7 @@ func TestStalledWritesHoldNoOneUp(t *testing.T) {
 	defer fast.Close()
 	waitSubscribed(t, srv, fast, "t")
 	for range 2 {
-		stuck, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer stuck.NetConn().Close()
-		stuck.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
-		stuck.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+		stuckSubscriber(t, url)
 	}
 	for srv.Stats().Sessions["websocket"] < 3 {
 		time.Sleep(10 * time.Millisecond)
@@ -526,13 +528,7 @@ func TestStalledWritesHoldNoOneUp(t *testing.T) {
 func TestWriteTimeoutEndsSession(t *testing.T) {
 	t.Cleanup(leaktest.Check(t))
 	srv, url := startServer(t, pushwire.Options{WriteTimeout: 200 * time.Millisecond, MaxQueue: 1 << 20, MaxQueueBytes: 1 << 30})
-	stuck, err := conn.Dial(bg, "ws"+strings.TrimPrefix(url, "http"), &conn.DialOptions{Subprotocols: []string{pushwire.Subprotocol}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stuck.NetConn().Close()
-	stuck.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
-	stuck.WriteMessage(bg, conn.Text, []byte(`{"t":"sub","topic":"t"}`))
+	stuckSubscriber(t, url)
 	for srv.Stats().Sessions["websocket"] == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -995,17 +991,6 @@ func TestUpgradeTransport(t *testing.T) {
 	}
 }
 
-// roundRobin sends each request to the next server in turn, whatever its
-// session: a balancer without affinity.
-type roundRobin struct {
-	hs   []http.Handler
-	next atomic.Uint64
-}
-
-func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rr.hs[(rr.next.Add(1)-1)%uint64(len(rr.hs))].ServeHTTP(w, r)
-}
-
 // A long-polling client behind a balancer that sends each request to the
 // other node gets every publication of its topics once and in order: the
 // node a poll reaches adopts the session from the subscriptions the poll
@@ -1014,15 +999,15 @@ func TestRoundRobinLongPolling(t *testing.T) {
 	t.Cleanup(leaktest.Check(t))
 	broker := sharedBroker{pushwire.NewMemoryBroker(pushwire.History{Messages: 100000, Bytes: 64 << 20})}
 	defer broker.MemoryBroker.Close()
-	rr := &roundRobin{}
 	var nodes []*pushwire.Server
+	var handlers []http.Handler
 	for range 2 {
 		srv := pushwire.NewServer(pushwire.Options{Broker: broker, LongPoll: &longpoll.Options{Hold: time.Second}})
 		defer srv.Shutdown(bg)
 		nodes = append(nodes, srv)
-		rr.hs = append(rr.hs, srv)
+		handlers = append(handlers, srv)
 	}
-	hs := httptest.NewServer(rr)
+	hs := httptest.NewServer(proxytest.NewRoundRobin(handlers...))
 	defer hs.Close()
 	topics := []string{"a", "b"}
 	c, err := pushwire.Dial(bg, hs.URL+"/", &pushwire.ClientOptions{Topics: topics, Transport: "longpoll"})

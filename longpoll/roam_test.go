@@ -16,6 +16,7 @@ import (
 
 	"github.com/pushwire/pushwire/conn"
 	"github.com/pushwire/pushwire/internal/leaktest"
+	"github.com/pushwire/pushwire/internal/proxytest"
 )
 
 // counting is an application that can resume: a session's first message
@@ -55,17 +56,6 @@ func (a *counting) serve(s *Session) {
 	}
 }
 
-// roundRobin sends each request to the next of hs in turn, whatever its
-// session: a balancer without affinity.
-type roundRobin struct {
-	hs   []http.Handler
-	next atomic.Uint64
-}
-
-func (rr *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rr.hs[(rr.next.Add(1)-1)%uint64(len(rr.hs))].ServeHTTP(w, r)
-}
-
 // A client whose polls and sends alternate between two nodes, each request
 // on the node the previous one did not reach, gets every message once and
 // in order, and every message it sends arrives once: each request opens a
@@ -79,17 +69,17 @@ func TestRoundRobinAdopt(t *testing.T) {
 			const total, sends = 3000, 200
 			app := &counting{total: total, got: map[string]int{}}
 			var accepted atomic.Int64
-			rr := &roundRobin{}
 			var nodes []*Handler
+			var hs []http.Handler
 			for range 2 {
 				h, _ := serve(t, &Options{Adopt: adopt, Hold: time.Second}, func(s *Session) {
 					accepted.Add(1)
 					app.serve(s)
 				})
-				rr.hs = append(rr.hs, h)
+				hs = append(hs, h)
 				nodes = append(nodes, h)
 			}
-			front := httptest.NewServer(rr)
+			front := httptest.NewServer(proxytest.NewRoundRobin(hs...))
 			defer front.Close()
 			var last atomic.Int64
 			resume := func([][]byte) [][]byte { return [][]byte{fmt.Appendf(nil, "from %d", last.Load())} }
@@ -247,12 +237,12 @@ func TestJSClientRoaming(t *testing.T) {
 	t.Cleanup(leaktest.Check(t))
 	const total, sends = 2000, 100
 	app := &counting{total: total, got: map[string]int{}}
-	rr := &roundRobin{}
+	var hs []http.Handler
 	for range 2 {
 		h, _ := serve(t, &Options{Adopt: true}, app.serve)
-		rr.hs = append(rr.hs, h)
+		hs = append(hs, h)
 	}
-	front := httptest.NewServer(rr)
+	front := httptest.NewServer(proxytest.NewRoundRobin(hs...))
 	defer front.Close()
 	var got struct {
 		Received int    `json:"received"`

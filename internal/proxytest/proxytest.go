@@ -1,7 +1,8 @@
 // Package proxytest runs forward proxies for tests of clients that dial
 // through them: an HTTP proxy (CONNECT tunnels and absolute-form
 // requests, plain or over TLS) and a SOCKS5 proxy, each with optional
-// credentials, counting what passed through them.
+// credentials, counting what passed through them; and a round-robin
+// balancer without affinity, for servers in the test's process.
 package proxytest
 
 import (
@@ -257,4 +258,18 @@ func readShort(r *bufio.Reader) (string, bool) {
 	b := make([]byte, n)
 	_, err = io.ReadFull(r, b)
 	return string(b), err == nil
+}
+
+// RoundRobin sends each request to the next of its handlers in turn,
+// whatever its session: a balancer without affinity.
+type RoundRobin struct {
+	hs   []http.Handler
+	next atomic.Uint64
+}
+
+// NewRoundRobin balances over hs.
+func NewRoundRobin(hs ...http.Handler) *RoundRobin { return &RoundRobin{hs: hs} }
+
+func (b *RoundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.hs[(b.next.Add(1)-1)%uint64(len(b.hs))].ServeHTTP(w, r)
 }
