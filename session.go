@@ -27,7 +27,8 @@ type Session struct {
 	value     any
 
 	values sync.Map
-	// ctx ends with the session: what it waits for (history) stops then.
+	// ctx ends with the session: what it waits for (history, drain)
+	// stops then.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -49,7 +50,6 @@ type Session struct {
 	slow                 bool // closed for a full queue: takes nothing more
 	ended                bool
 	endErr               error
-	done                 chan struct{} // closed when the session has ended
 	closeOne             sync.Once
 }
 
@@ -75,7 +75,7 @@ func newOut(typ MessageType, payload []byte) *outMessage {
 func (s *Server) newSession(mc conn.MessageConn, ws *conn.Conn, transport string, envelope bool, value any) *Session {
 	sess := &Session{
 		srv: s, mc: mc, ws: ws, transport: transport, envelope: envelope, value: value,
-		subs: make(map[string]*subscription), done: make(chan struct{}),
+		subs: make(map[string]*subscription),
 	}
 	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	if ws != nil {
@@ -570,7 +570,7 @@ func (s *Session) drain() {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.done:
+		case <-s.ctx.Done():
 			return
 		case <-time.After(5 * time.Millisecond):
 		}
@@ -587,7 +587,6 @@ func (s *Session) end(err error) {
 		s.subs = nil
 		s.queue = nil
 		s.mu.Unlock()
-		close(s.done)
 		s.cancel()
 		for name, sub := range subs {
 			s.srv.leave(name, sub)
