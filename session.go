@@ -558,7 +558,7 @@ func (s *Session) closeAsync(code conn.CloseCode, reason string) {
 
 // drain waits, bounded by the write timeout, for the queue to empty.
 func (s *Session) drain() {
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.opts.WriteTimeout) // or the session's end
 	defer cancel()
 	for {
 		s.mu.Lock()
@@ -569,8 +569,6 @@ func (s *Session) drain() {
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-s.ctx.Done():
 			return
 		case <-time.After(5 * time.Millisecond):
 		}
