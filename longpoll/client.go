@@ -280,7 +280,10 @@ func (c *Client) unread() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var msgs [][]byte
-	for _, r := range append([]record{c.lastRead}, c.in...) {
+	if c.lastRead.kind == kindText {
+		msgs = append(msgs, c.lastRead.data)
+	}
+	for _, r := range c.in {
 		if r.kind == kindText {
 			msgs = append(msgs, r.data)
 		}
