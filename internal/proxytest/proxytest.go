@@ -270,6 +270,7 @@ type RoundRobin struct {
 // NewRoundRobin balances over hs.
 func NewRoundRobin(hs ...http.Handler) *RoundRobin { return &RoundRobin{hs: hs} }
 
+// ServeHTTP hands r to the next handler.
 func (b *RoundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.hs[(b.next.Add(1)-1)%uint64(len(b.hs))].ServeHTTP(w, r)
 }
