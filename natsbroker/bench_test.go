@@ -299,3 +299,47 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkHistory reads a chunk of a topic's history, as a resume's replay
+// does (256 publications), from a stream where another topic's 1 KiB
+// publications alternate with the topic's: on an Embedded server, and on
+// the leader's side of a three-server cluster holding the stream on three
+// replicas. It reports the time per publication read.
+func BenchmarkHistory(b *testing.B) {
+	const chunk = 256
+	for _, r := range []struct {
+		name string
+		make func(b *testing.B) pushwire.Broker
+	}{
+		{"embedded", func(b *testing.B) pushwire.Broker { return embedded(b, natsbroker.Options{}) }},
+		{"r3", func(b *testing.B) pushwire.Broker {
+			return connect(b, natsCluster(b, 3)[0], natsbroker.Options{Replicas: 3})
+		}},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			br := r.make(b)
+			msg := make([]byte, benchSize)
+			var since pushwire.Position
+			for i := range chunk {
+				pos, err := br.Publish(bg, "replayed", pushwire.Binary, msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if i == 0 {
+					since = pos
+					since.Offset--
+				}
+				if _, err := br.Publish(bg, "other", pushwire.Binary, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				pubs, _, err := br.History(bg, "replayed", since, chunk)
+				if err != nil || len(pubs) != chunk {
+					b.Fatalf("History: %d publications, %v", len(pubs), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*chunk), "us/publication")
+		})
+	}
+}

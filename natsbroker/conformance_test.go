@@ -203,11 +203,13 @@ func testCancel(t *testing.T, newBroker maker) {
 // trimmed, for another epoch, or for a position not reached yet. Topic a's
 // publications interleave with other topics' (each with one, never
 // trimmed): offsets need not be contiguous, and the front of a shared
-// history stays before a's trimmed publications.
+// history stays before a's trimmed publications. Its history holds more
+// than a handful, which a broker may read otherwise than a few.
 func testHistory(t *testing.T, newBroker maker) {
-	b := newBroker(t, pushwire.History{Messages: 3})
+	const kept, total = 30, 33
+	b := newBroker(t, pushwire.History{Messages: kept})
 	var a []pushwire.Position // a[i]: the position of "a<i>"
-	for i := range 6 {
+	for i := range total {
 		pos, err := b.Publish(bg, "a", pushwire.Text, fmt.Appendf(nil, "a%d", i))
 		if err != nil {
 			t.Fatal(err)
@@ -217,37 +219,38 @@ func testHistory(t *testing.T, newBroker maker) {
 			t.Fatal(err)
 		}
 	}
-	epoch := a[0].Epoch
+	epoch, last := a[0].Epoch, total-1
 	for _, tc := range []struct {
-		name  string
-		since pushwire.Position
-		limit int
-		want  []int // indices of a; nil with err
-		err   error
+		name     string
+		since    pushwire.Position
+		limit    int
+		from, to int // indices of a, to included; none with err
+		err      error
 	}{
-		{"zero position", pushwire.Position{}, 0, nil, nil},
-		{"three behind, as many as kept", a[2], 0, []int{3, 4, 5}, nil},
-		{"two behind", a[3], 0, []int{4, 5}, nil},
-		{"with a limit", a[2], 2, []int{3, 4}, nil},
-		{"up to date", a[5], 0, []int{}, nil},
-		{"trimmed after the position", a[1], 0, nil, pushwire.ErrUnrecoverable},
-		{"trimmed from the start", pushwire.Position{Epoch: epoch}, 0, nil, pushwire.ErrUnrecoverable},
-		{"another epoch", pushwire.Position{Epoch: epoch + "x", Offset: a[4].Offset}, 0, nil, pushwire.ErrUnrecoverable},
-		{"not reached yet", pushwire.Position{Epoch: epoch, Offset: a[5].Offset + 1000}, 0, nil, pushwire.ErrUnrecoverable},
+		{"zero position", pushwire.Position{}, 0, 0, -1, nil},
+		{"as many behind as kept", a[total-kept-1], 0, total - kept, last, nil},
+		{"two behind", a[last-2], 0, last - 1, last, nil},
+		{"with a limit", a[total-kept-1], 2, total - kept, total - kept + 1, nil},
+		{"with a limit past a few", a[total-kept-1], 20, total - kept, total - kept + 19, nil},
+		{"up to date", a[last], 0, 0, -1, nil},
+		{"trimmed after the position", a[total-kept-2], 0, 0, -1, pushwire.ErrUnrecoverable},
+		{"trimmed from the start", pushwire.Position{Epoch: epoch}, 0, 0, -1, pushwire.ErrUnrecoverable},
+		{"another epoch", pushwire.Position{Epoch: epoch + "x", Offset: a[last-1].Offset}, 0, 0, -1, pushwire.ErrUnrecoverable},
+		{"not reached yet", pushwire.Position{Epoch: epoch, Offset: a[last].Offset + 1000}, 0, 0, -1, pushwire.ErrUnrecoverable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pubs, latest, err := b.History(bg, "a", tc.since, tc.limit)
 			if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}
-			if latest != a[5] {
-				t.Errorf("latest %v, want %v", latest, a[5])
+			if latest != a[last] {
+				t.Errorf("latest %v, want %v", latest, a[last])
 			}
-			if len(pubs) != len(tc.want) {
-				t.Fatalf("%d publications %+v, want a%v", len(pubs), pubs, tc.want)
+			if len(pubs) != tc.to-tc.from+1 {
+				t.Fatalf("%d publications %+v, want a%d to a%d", len(pubs), pubs, tc.from, tc.to)
 			}
 			for i, p := range pubs {
-				n := tc.want[i]
+				n := tc.from + i
 				if p.Topic != "a" || p.Position != a[n] || p.Type != pushwire.Text || string(p.Payload) != fmt.Sprintf("a%d", n) {
 					t.Fatalf("publication %d: %+v, want a%d at %v", i, p, n, a[n])
 				}

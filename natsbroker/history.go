@@ -3,8 +3,10 @@ package natsbroker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/pushwire/pushwire"
 )
 
@@ -42,7 +44,18 @@ func (b *Broker) History(ctx context.Context, topic string, since pushwire.Posit
 		return nil, latest, pushwire.ErrUnrecoverable
 	}
 	var pubs []pushwire.Publication
+	fetched := false
 	for seq := since.Offset + 1; seq <= last && (limit <= 0 || len(pubs) < limit); {
+		if len(pubs) == directReads && !fetched {
+			fetched = true
+			n := 0
+			if limit > 0 {
+				n = limit - len(pubs)
+			}
+			pubs = b.fetch(ctx, pubs, topic, subject, epoch, seq, last, n)
+			seq = pubs[len(pubs)-1].Position.Offset + 1
+			continue
+		}
 		m, err := b.getMsg(ctx, seq, subject)
 		if err != nil {
 			return nil, pushwire.Position{}, err
@@ -67,6 +80,68 @@ func (b *Broker) History(ctx context.Context, topic string, since pushwire.Posit
 		return nil, latest, pushwire.ErrUnrecoverable
 	}
 	return pubs, latest, nil
+}
+
+// directReads is how many publications History reads a request each
+// before it reads the rest through a consumer, which takes three requests
+// (create, fetch, delete) however many it reads: a resume after a short
+// break lacks a few.
+const directReads = 8
+
+// fetch appends to pubs the publications on subject from seq to last, at
+// most n of them (0: no limit), read through an ephemeral consumer in one
+// request. It may stop short of last, on a failure or on a replica behind
+// the stream's leader, whose reads History's are: the caller reads the
+// rest a message at a time.
+func (b *Broker) fetch(ctx context.Context, pubs []pushwire.Publication, topic, subject, epoch string, seq, last uint64, n int) []pushwire.Publication {
+	cfg := jetstream.ConsumerConfig{
+		Name:              nuid.Next(),
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		AckPolicy:         jetstream.AckNonePolicy,
+		FilterSubject:     subject,
+		InactiveThreshold: time.Minute, // if the deletion below fails
+		Replicas:          1,
+		MemoryStorage:     true,
+	}
+	var cons jetstream.Consumer
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		cons, err = b.js.CreateOrUpdateConsumer(ctx, b.opts.Stream, cfg)
+		return err
+	})
+	if err != nil {
+		return pubs
+	}
+	defer b.deleteConsumer(b.ctx, cfg.Name)
+	// What it holds from seq on: a fetch of that many ends without waiting.
+	pending := int(min(cons.CachedInfo().NumPending, uint64(last-seq+1)))
+	if n <= 0 || n > pending {
+		n = pending
+	}
+	if n == 0 {
+		return pubs
+	}
+	fctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+	if err != nil {
+		return pubs
+	}
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil || md.Sequence.Stream < seq || md.Sequence.Stream > last {
+			break
+		}
+		pubs = append(pubs, pushwire.Publication{
+			Topic:    topic,
+			Position: pushwire.Position{Epoch: epoch, Offset: md.Sequence.Stream},
+			Type:     typeOf(m.Headers()),
+			Payload:  m.Data(),
+		})
+		seq = md.Sequence.Stream + 1
+	}
+	return pubs
 }
 
 // lastOf returns the sequence of the last message on subject, 0 if none.

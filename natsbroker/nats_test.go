@@ -210,18 +210,7 @@ func TestOneConsumerPerTopic(t *testing.T) {
 	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
 	b := connect(t, ns, natsbroker.Options{})
 	js := jsOf(t, ns)
-	consumers := func() int {
-		t.Helper()
-		s, err := js.Stream(bg, natsbroker.DefaultStream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := s.Info(bg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.Consumers
-	}
+	consumers := func() int { return consumerCount(t, js) }
 	var recs []*recorder
 	var cancels []func()
 	for range 3 {
@@ -258,6 +247,38 @@ func TestOneConsumerPerTopic(t *testing.T) {
 	}
 	if len(recs[0].all()) != 0 || len(recs[1].all()) != 0 {
 		t.Error("cancelled subscriptions received a publication")
+	}
+}
+
+// consumerCount returns how many consumers the broker's stream has.
+func consumerCount(t testing.TB, js jetstream.JetStream) int {
+	t.Helper()
+	s, err := js.Stream(bg, natsbroker.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}
+
+// History reads a long gap through a consumer of its own, which it deletes
+// before it returns.
+func TestHistoryLeavesNoConsumer(t *testing.T) {
+	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
+	b := connect(t, ns, natsbroker.Options{})
+	since := latestOf(t, b, "t")
+	for i := range 100 {
+		publish(t, b, "t", fmt.Sprint(i))
+	}
+	got, _, err := history(t, b, "t", since)
+	if err != nil || len(got) != 100 || got[99] != "99" {
+		t.Fatalf("History: %d publications, %v", len(got), err)
+	}
+	if n := consumerCount(t, jsOf(t, ns)); n != 0 {
+		t.Fatalf("%d consumers after History, want 0", n)
 	}
 }
 
