@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
+	"github.com/pushwire/pushwire/longpoll"
 )
 
 // Session is one client's connection to a Server, the same whichever
@@ -434,8 +435,9 @@ func (s *Session) dropOldest(n int) {
 	}
 }
 
-// Bounds of what the writer hands to a WebSocket in one call: a batch
-// goes out in as few system calls as it fits (conn.WritePrepared).
+// Bounds of what the writer hands to a transport in one call: a batch goes
+// out in as few system calls as it fits (conn.WritePrepared), or wakes a
+// long poll once.
 const (
 	batchMessages = 64
 	batchBytes    = 64 << 10
@@ -467,13 +469,8 @@ func (s *Session) writeBatch() bool {
 		s.srv.wg.Done()
 		return false
 	}
-	// Long polling batches its answers itself: one at a time there.
-	limit := 1
-	if s.ws != nil {
-		limit = batchMessages
-	}
 	k, n := 0, 0
-	for k < len(s.queue) && k < limit && (k == 0 || n+len(s.queue[k].msg.pm.Payload()) <= batchBytes) {
+	for k < len(s.queue) && k < batchMessages && (k == 0 || n+len(s.queue[k].msg.pm.Payload()) <= batchBytes) {
 		o := s.queue[k]
 		size := len(o.msg.pm.Payload())
 		batch[k] = o.msg.pm
@@ -519,8 +516,7 @@ func (s *Session) writerDone() bool {
 	return true
 }
 
-// write sends pms: over WebSocket in one call, over long polling the one
-// message.
+// write sends pms in one call.
 func (s *Session) write(pms []*conn.PreparedMessage) error {
 	if s.ws != nil {
 		// Its Options.WriteTimeout bounds the write, with no context to
@@ -529,7 +525,7 @@ func (s *Session) write(pms []*conn.PreparedMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
 	defer cancel()
-	return s.mc.WriteMessage(ctx, pms[0].Type(), pms[0].Payload())
+	return s.mc.(*longpoll.Session).WritePrepared(ctx, pms...)
 }
 
 // Close closes the session with code and reason, after what is queued for

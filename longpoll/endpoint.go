@@ -97,6 +97,15 @@ func (e *endpoint) full(n int) bool {
 // write queues a message of at most maxSize bytes, waiting for room unless
 // failFast.
 func (e *endpoint) write(ctx context.Context, typ conn.MessageType, p []byte, maxSize int) error {
+	if err := e.check(typ, p, maxSize); err != nil {
+		return err
+	}
+	rec := [1]record{{kind: byte(typ), data: append([]byte(nil), p...)}}
+	return e.queue(ctx, rec[:])
+}
+
+// check refuses a message that write would not queue.
+func (e *endpoint) check(typ conn.MessageType, p []byte, maxSize int) error {
 	switch {
 	case typ != conn.Text && typ != conn.Binary:
 		return errMessageType
@@ -105,24 +114,40 @@ func (e *endpoint) write(ctx context.Context, typ conn.MessageType, p []byte, ma
 	case len(p) > maxSize || len(p) > e.maxBytes:
 		return ErrTooBig
 	}
-	kind := byte(typ)
-	data := append([]byte(nil), p...)
+	return nil
+}
+
+// queue numbers recs and queues them in order, each once there is room
+// for it, unless failFast. Those queued together wake the waiters once.
+func (e *endpoint) queue(ctx context.Context, recs []record) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	for {
+	queued := false
+	defer func() {
+		if queued {
+			e.notify()
+		}
+		e.mu.Unlock()
+	}()
+	for len(recs) > 0 {
 		switch {
 		case e.final != nil:
 			return e.final
 		case e.local:
 			return conn.ErrClosed
-		case !e.full(len(data)):
+		case !e.full(len(recs[0].data)):
 			e.outSeq++
-			e.out = append(e.out, record{kind: kind, seq: e.outSeq, data: data})
-			e.outBytes += len(data)
-			e.notify()
-			return nil
+			r := recs[0]
+			r.seq = e.outSeq
+			e.out = append(e.out, r)
+			e.outBytes += len(r.data)
+			recs, queued = recs[1:], true
+			continue
 		case e.failFast:
 			return ErrQueueFull
+		}
+		if queued {
+			e.notify() // a poll takes them, which makes room
+			queued = false
 		}
 		ch := e.wait()
 		e.mu.Unlock()
@@ -134,6 +159,7 @@ func (e *endpoint) write(ctx context.Context, typ conn.MessageType, p []byte, ma
 		}
 		e.mu.Lock()
 	}
+	return nil
 }
 
 // queueClose queues our close record, past the bounds.

@@ -505,6 +505,23 @@ func (s *Session) WriteMessage(ctx context.Context, typ conn.MessageType, p []by
 	return s.write(ctx, typ, p, s.maxBytes)
 }
 
+// WritePrepared queues each of pms as WriteMessage would, in order, and
+// wakes a waiting poll once for them all. The payloads are not copied: each
+// must not change until the client has acknowledged it, as a broadcast's
+// does not. A message that WriteMessage would refuse fails the call before
+// any is queued.
+func (s *Session) WritePrepared(ctx context.Context, pms ...*conn.PreparedMessage) error {
+	var buf [64]record
+	recs := buf[:0]
+	for _, pm := range pms {
+		if err := s.check(pm.Type(), pm.Payload(), s.maxBytes); err != nil {
+			return err
+		}
+		recs = append(recs, record{kind: byte(pm.Type()), data: pm.Payload()})
+	}
+	return s.queue(ctx, recs)
+}
+
 // Close sends a close to the client and waits, at most a poll cycle (the
 // hold time, or a plain-polling client's interval; a second at least), for
 // the client to receive it.

@@ -233,3 +233,57 @@ func TestQueueBound(t *testing.T) {
 		s.expire(nil)
 	}
 }
+
+// WritePrepared queues a batch in order, waiting for room as the client's
+// polls make it; a message WriteMessage would refuse fails the whole call,
+// with nothing of it queued; a context that ends leaves queued what fit.
+func TestWritePrepared(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	prepare := func(typ conn.MessageType, p string) *conn.PreparedMessage {
+		pm, err := conn.NewPreparedMessage(typ, []byte(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pm
+	}
+	var batch []*conn.PreparedMessage
+	for i := range 10 {
+		batch = append(batch, prepare(conn.MessageType(1+i%2), fmt.Sprint(i)))
+	}
+	errs := make(chan error, 3)
+	_, srv := serve(t, &Options{MaxQueue: 4}, func(s *Session) {
+		errs <- s.WritePrepared(bg, batch...)
+		errs <- s.WritePrepared(bg, prepare(conn.Text, "never"), prepare(conn.Text, "\xff"))
+		errs <- s.WritePrepared(bg, prepare(conn.Binary, "last"))
+		s.Close(conn.CloseNormal, "")
+	})
+	c, err := Dial(bg, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(conn.CloseNormal, "")
+	for i, pm := range append(batch, prepare(conn.Binary, "last")) {
+		typ, msg, err := c.ReadMessage(bg, nil)
+		if err != nil || typ != pm.Type() || string(msg) != string(pm.Payload()) {
+			t.Fatalf("message %d: %v %q %v, want %v %q", i, typ, msg, err, pm.Type(), pm.Payload())
+		}
+	}
+	for i, want := range []error{nil, errUTF8, nil} {
+		if err := <-errs; err != want {
+			t.Errorf("call %d: %v, want %v", i, err, want)
+		}
+	}
+
+	sessions := make(chan *Session, 1)
+	_, srv2 := serve(t, &Options{MaxQueue: 4}, func(s *Session) { sessions <- s })
+	_, s := open(t, srv2.URL, sessions)
+	defer s.expire(nil)
+	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+	defer cancel()
+	if err := s.WritePrepared(ctx, batch[:6]...); err != context.DeadlineExceeded {
+		t.Fatalf("6 messages into a queue of 4 nobody polls: %v", err)
+	}
+	if recs := s.pendingAfter(0, 100); len(recs) != 4 || string(recs[3].data) != "3" {
+		t.Fatalf("queued %d records, want the first 4", len(recs))
+	}
+}
