@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/pushwire/pushwire/conn"
@@ -44,6 +45,11 @@ func appendBatch(dst []byte, recs []record) []byte {
 	if len(recs) == 0 {
 		return dst
 	}
+	need := binary.MaxVarintLen64
+	for _, r := range recs {
+		need += 1 + binary.MaxVarintLen64 + len(r.data)
+	}
+	dst = slices.Grow(dst, need) // once: a poll's answer is tens of KiB
 	dst = binary.AppendUvarint(dst, recs[0].seq)
 	for _, r := range recs {
 		dst = append(dst, r.kind)
