@@ -1112,3 +1112,40 @@ func TestReplayLongGap(t *testing.T) {
 		t.Fatalf("after the replay: %s, %v; want sub at offset %d", msg, err, first.Offset+n-1)
 	}
 }
+
+// Publish refuses what no subscriber could be sent, before the broker sees
+// it: a text message that is not UTF-8 would make a WebSocket client fail
+// its connection.
+func TestPublishRefuses(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	srv := pushwire.NewServer(pushwire.Options{MaxTopicLength: 8})
+	for _, row := range []struct {
+		name    string
+		topic   string
+		typ     pushwire.MessageType
+		payload string
+		want    error
+	}{
+		{"text", "t", pushwire.Text, "héllo", nil},
+		{"binary, not UTF-8", "t", pushwire.Binary, "\xff\xfe", nil},
+		{"text, not UTF-8", "t", pushwire.Text, "h\xffllo", pushwire.ErrNotUTF8},
+		{"text, a cut rune", "t", pushwire.Text, "h\xc3", pushwire.ErrNotUTF8},
+		{"no such type", "t", 3, "x", conn.ErrMessageType},
+		{"empty topic", "", pushwire.Text, "x", pushwire.ErrTopic},
+		{"topic too long", "123456789", pushwire.Text, "x", pushwire.ErrTopic},
+		{"topic not UTF-8", "t\xff", pushwire.Text, "x", pushwire.ErrTopic},
+		{"topic with a control character", "t\n", pushwire.Text, "x", pushwire.ErrTopic},
+	} {
+		_, err := srv.Publish(bg, row.topic, row.typ, []byte(row.payload))
+		if !errors.Is(err, row.want) || (row.want == nil) != (err == nil) {
+			t.Errorf("%s: %v, want %v", row.name, err, row.want)
+		}
+	}
+	if n := srv.Stats().Published; n != 2 {
+		t.Errorf("%d published, want the 2 accepted", n)
+	}
+	srv.Shutdown(bg)
+	if _, err := srv.Publish(bg, "t", pushwire.Text, []byte("x")); err != pushwire.ErrShutdown {
+		t.Errorf("after Shutdown: %v, want ErrShutdown", err)
+	}
+}

@@ -276,10 +276,15 @@ func (s *Server) acceptLongPoll() {
 }
 
 // Publish publishes a message on topic to every subscriber, on every node
-// of the broker, and returns its position.
+// of the broker, and returns its position. A Text message must be UTF-8
+// (ErrNotUTF8); the topic a name of at most Options.MaxTopicLength bytes of
+// printable UTF-8 (ErrTopic).
 func (s *Server) Publish(ctx context.Context, topic string, typ MessageType, payload []byte) (Position, error) {
 	if typ != Text && typ != Binary {
 		return Position{}, conn.ErrMessageType
+	}
+	if typ == Text && !utf8.Valid(payload) {
+		return Position{}, ErrNotUTF8
 	}
 	if err := s.checkTopic(topic); err != nil {
 		return Position{}, err
@@ -305,6 +310,10 @@ func (s *Server) PublishJSON(ctx context.Context, topic string, v any) (Position
 	}
 	return s.Publish(ctx, topic, Text, b)
 }
+
+// ErrNotUTF8 is returned by Publish and Send for a Text message that is
+// not UTF-8, which a WebSocket client would fail the connection for.
+var ErrNotUTF8 = errors.New("pushwire: text message is not UTF-8")
 
 // ErrTopic is returned for a topic name that is empty, too long, or not
 // UTF-8.

@@ -310,13 +310,14 @@ func (s *Session) Unsubscribe(topic string) {
 	}
 }
 
-// Send sends a message to this session's client alone.
+// Send sends a message to this session's client alone. A Text message must
+// be UTF-8 (ErrNotUTF8).
 func (s *Session) Send(ctx context.Context, typ MessageType, data []byte) error {
 	if typ != Text && typ != Binary {
 		return conn.ErrMessageType
 	}
 	if typ == Text && !utf8.Valid(data) {
-		return errors.New("pushwire: text message is not UTF-8")
+		return ErrNotUTF8
 	}
 	if err := ctx.Err(); err != nil {
 		return err
