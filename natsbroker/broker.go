@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -350,9 +351,12 @@ const (
 	typeBinary = "binary"
 )
 
-func typeOf(h nats.Header) pushwire.MessageType {
-	if h.Get(typeHeader) == typeText {
+// typeOf is the type of a publication of data: text if it says so and is
+// UTF-8, as a foreign publisher's may not be; otherwise its bytes as they
+// are.
+func typeOf(h nats.Header, data []byte) pushwire.MessageType {
+	if h.Get(typeHeader) == typeText && utf8.Valid(data) {
 		return pushwire.Text
 	}
-	return pushwire.Binary // a foreign publisher's bytes, as they are
+	return pushwire.Binary
 }

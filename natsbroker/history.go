@@ -66,7 +66,7 @@ func (b *Broker) History(ctx context.Context, topic string, since pushwire.Posit
 		pubs = append(pubs, pushwire.Publication{
 			Topic:    topic,
 			Position: pushwire.Position{Epoch: epoch, Offset: m.Sequence},
-			Type:     typeOf(m.Header),
+			Type:     typeOf(m.Header, m.Data),
 			Payload:  m.Data,
 		})
 		seq = m.Sequence + 1
@@ -136,7 +136,7 @@ func (b *Broker) fetch(ctx context.Context, pubs []pushwire.Publication, topic, 
 		pubs = append(pubs, pushwire.Publication{
 			Topic:    topic,
 			Position: pushwire.Position{Epoch: epoch, Offset: md.Sequence.Stream},
-			Type:     typeOf(m.Headers()),
+			Type:     typeOf(m.Headers(), m.Data()),
 			Payload:  m.Data(),
 		})
 		seq = md.Sequence.Stream + 1

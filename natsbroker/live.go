@@ -241,7 +241,7 @@ func (l *live) fanOut(seq uint64, m jetstream.Msg) {
 	p := pushwire.Publication{
 		Topic:    l.topic,
 		Position: pushwire.Position{Epoch: l.b.currentEpoch(), Offset: seq},
-		Type:     typeOf(m.Headers()),
+		Type:     typeOf(m.Headers(), m.Data()),
 		Payload:  m.Data(),
 	}
 	for s := range l.subs {

@@ -455,3 +455,51 @@ func TestInvalidUse(t *testing.T) {
 		t.Error("Publish past the maximum payload: no error")
 	}
 }
+
+// A foreign publisher's message is binary unless it says it is text and
+// is UTF-8: a text message that is not would make a WebSocket client fail
+// its connection.
+func TestForeignPublisherTypes(t *testing.T) {
+	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
+	b := connect(t, ns, natsbroker.Options{})
+	js := jsOf(t, ns)
+	r := newRecorder()
+	cancel, err := b.Subscribe("t", r.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	since := latestOf(t, b, "t")
+	subject := natsbroker.DefaultSubject + ".dA" // base64url("t")
+	rows := []struct {
+		header, data string
+		want         pushwire.MessageType
+	}{
+		{"", "plain bytes", pushwire.Binary},
+		{"text", "héllo", pushwire.Text},
+		{"text", "h\xffllo", pushwire.Binary},
+		{"binary", "\x00\x01", pushwire.Binary},
+	}
+	for _, row := range rows {
+		m := nats.NewMsg(subject)
+		m.Data = []byte(row.data)
+		if row.header != "" {
+			m.Header.Set("Pushwire-Type", row.header)
+		}
+		if _, err := js.PublishMsg(bg, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pubs, _, err := b.History(bg, "t", since, 0)
+	if err != nil || len(pubs) != len(rows) {
+		t.Fatalf("History: %d publications, %v", len(pubs), err)
+	}
+	live := r.wait(t, len(rows), 10*time.Second)
+	for i, row := range rows {
+		for _, p := range []pushwire.Publication{pubs[i], live[i]} {
+			if p.Type != row.want || string(p.Payload) != row.data {
+				t.Errorf("%q with type %q: %v %q, want %v", row.data, row.header, p.Type, p.Payload, row.want)
+			}
+		}
+	}
+}
