@@ -772,15 +772,21 @@ func TestShutdownHandsOver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
 	start := time.Now()
+	var took time.Duration
 	done := make(chan error, 1)
-	go func() { done <- a.Shutdown(ctx) }()
+	go func() {
+		err := a.Shutdown(ctx)
+		took = time.Since(start)
+		done <- err
+	}()
 	for k := msgs / 2; k < msgs; k++ {
 		publish(k)
 	}
+	published := time.Since(start)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	t.Logf("Shutdown of %d sessions took %v", n, time.Since(start))
+	t.Logf("Shutdown of %d sessions took %v; the other half of the publications %v", n, took, published)
 	for i := range clients {
 		seen := <-got[i]
 		if len(seen) != msgs {
