@@ -194,6 +194,9 @@ func metrics(row string) []metric {
 	if strings.HasPrefix(row, "BenchmarkHandshake") {
 		return []metric{{"handshakes/s", true}, {"allocs/op", false}}
 	}
+	if strings.HasPrefix(row, "BenchmarkWriteBounded") {
+		return []metric{{"ns/op", false}, {"allocs/op", false}}
+	}
 	if strings.HasPrefix(row, "BenchmarkFanout") {
 		return []metric{{"deliveries/s", true}, {"p50-µs", false}, {"p99-µs", false},
 			{"cpu-ns/delivery", false}, {"heap-B/sub", false}}
@@ -379,4 +382,6 @@ const notes = `- Messages are binary, so that libraries that skip UTF-8 validati
 - Compression: gorilla supports no context takeover only; gobwas (wsflate) is not measured. gws in takeover mode keeps 4 KiB windows (12 bits) by default, the others 32 KiB.
 - Fanout/<subscribers> publishes 1 KiB binary messages (JSON-like text after a 16-byte header: publish time and sequence number) to 1,000 and 10,000 subscribers over loopback, one op being one message to all of them. The subscribers are pushwire conn clients in a child process; they check every message's sequence and time its arrival. Messages go out in bursts of 100,000 deliveries (100 messages to 1,000 subscribers, 10 to 10,000), and the next burst waits for the last receipt: deliveries/s is deliveries over the time from each burst's first publish to its last receipt, p50-µs and p99-µs are publish-to-receive latencies within bursts, cpu-ns/delivery is the server process's CPU time (getrusage) over the deliveries (sub-cpu-ns/delivery the subscribers' process's: the two share the cores, which bounds what a leaner server gains), heap-B/sub (and stack-B/sub, not compared) what the server holds per subscriber after one message. Servers: pushwire.Server (bare WebSocket clients, subscribed by OnOpen; Publish), gorilla (a registry, a writer goroutine per connection fed by a channel, one PreparedMessage per message), gws (a registry and its Broadcaster), melody (Broadcast), coder (a registry, a writer per connection fed by a channel). The registries hold 256 messages per connection (melody's default) and drop a connection that overflows; writes are bounded by 10 s, as pushwire's and melody's are (gws has no write timeout). The subscribers share the machine's cores with the server: pushwire-deflate's deliveries/s and latency are bounded by its subscribers inflating every message, so its row is for comparing cpu-ns/delivery.
 - Mask: gorilla, coder and gws export no masking function; copy is the memory bandwidth baseline, not a peer.
+- Handshake is one raw client's short connections, one at a time over loopback: connect, upgrade, one 16 B message echoed, close. floor is a server that checks nothing and answers with canned bytes: what TCP and the scheduler cost, a bound for every library. allocs/op counts client and server.
+- WriteBounded writes 1 KiB binary messages over loopback TCP to a client that discards them, each write bounded by a second as the library's API offers: SetWriteDeadline before it (gorilla, gobwas, gws, pushwire-deadline), or a fresh context.WithTimeout passed to it (pushwire, coder), whose own cost (4 allocations, about half a microsecond) those rows include.
 `
