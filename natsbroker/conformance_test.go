@@ -63,12 +63,7 @@ func testOrder(t *testing.T, newBroker maker) {
 		}
 		defer cancel()
 	}
-	other := newRecorder()
-	cancel, err := b.Subscribe("u", other.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	other := subscribed(t, b, "u")
 
 	const publishers, each = 4, 50
 	var mu sync.Mutex
@@ -137,12 +132,7 @@ func testFromNow(t *testing.T, newBroker maker) {
 	if _, err := b.Publish(bg, "t", pushwire.Text, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	r := newRecorder()
-	cancel, err := b.Subscribe("t", r.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	r := subscribed(t, b, "t")
 	pos, err := b.Publish(bg, "t", pushwire.Text, []byte("after"))
 	if err != nil {
 		t.Fatal(err)
@@ -333,12 +323,7 @@ func testOddNames(t *testing.T, newBroker maker) {
 // with its slice after.
 func testPayloads(t *testing.T, newBroker maker) {
 	b := newBroker(t, pushwire.History{})
-	r := newRecorder()
-	cancel, err := b.Subscribe("t", r.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	r := subscribed(t, b, "t")
 	cases := []struct {
 		typ     pushwire.MessageType
 		payload []byte

@@ -26,6 +26,19 @@ func embedded(t testing.TB, opts natsbroker.Options) *natsbroker.Broker {
 	return b
 }
 
+// subscribed returns a recorder subscribed to topic on b until the test
+// ends.
+func subscribed(t testing.TB, b pushwire.Broker, topic string) *recorder {
+	t.Helper()
+	r := newRecorder()
+	cancel, err := b.Subscribe(topic, r.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cancel)
+	return r
+}
+
 // recorder collects what a subscription receives; its deliver never blocks.
 type recorder struct {
 	mu   sync.Mutex

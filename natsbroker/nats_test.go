@@ -289,12 +289,7 @@ func TestConsumerReplaced(t *testing.T) {
 	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
 	b := connect(t, ns, natsbroker.Options{Heartbeat: 500 * time.Millisecond})
 	js := jsOf(t, ns)
-	r := newRecorder()
-	cancel, err := b.Subscribe("t", r.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	r := subscribed(t, b, "t")
 	for i := range 10 {
 		publish(t, b, "t", fmt.Sprint(i))
 	}
@@ -334,12 +329,7 @@ func TestConsumerReplaced(t *testing.T) {
 // no race, and the subscription that stays receives everything in order.
 func TestSubscriptionChurn(t *testing.T) {
 	b := embedded(t, natsbroker.Options{})
-	stay := newRecorder()
-	cancel, err := b.Subscribe("t", stay.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	stay := subscribed(t, b, "t")
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
@@ -463,12 +453,7 @@ func TestForeignPublisherTypes(t *testing.T) {
 	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
 	b := connect(t, ns, natsbroker.Options{})
 	js := jsOf(t, ns)
-	r := newRecorder()
-	cancel, err := b.Subscribe("t", r.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
+	r := subscribed(t, b, "t")
 	since := latestOf(t, b, "t")
 	subject := natsbroker.DefaultSubject + ".dA" // base64url("t")
 	rows := []struct {
