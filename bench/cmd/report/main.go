@@ -265,9 +265,18 @@ func writeRatio(w io.Writer, rs results, row, variant string, m metric) {
 	if variant != "pushwire" {
 		name += " (" + variant + ")"
 	}
-	ratio := pw / best
-	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f | %s |\n",
-		name, m.unit, num(pw), peer, num(best), ratio, outcome(ratio, m.higherIsBetter))
+	// A peer's 0 (allocations) has no ratio.
+	ratio, out := "—", "even"
+	switch {
+	case best != 0:
+		ratio, out = fmt.Sprintf("%.2f", pw/best), outcome(pw/best, m.higherIsBetter)
+	case pw != 0 && m.higherIsBetter:
+		out = "ahead (the peer's is 0)"
+	case pw != 0:
+		out = "**behind (the peer's is 0)**"
+	}
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n",
+		name, m.unit, num(pw), peer, num(best), ratio, out)
 }
 
 // writeMaskVsCopy sets masking beside copy of the same size, the bound that
