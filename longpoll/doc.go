@@ -103,7 +103,8 @@
 // A session needs at most two requests in flight, one poll and one send; a
 // second poll answers the first at once, empty. Each direction's queue is
 // bounded in messages and bytes: a Session's WriteMessage waits for room
-// (or fails with ErrQueueFull, by option), a send that finds the server's
+// (or fails with ErrQueueFull, by option; WritePrepared queues a broadcast's
+// messages in order, their payloads shared, not copied), a send that finds the server's
 // incoming queue full is answered with the ack of what fitted, and a client
 // with no room left stops polling until the application reads, but polls at
 // least every half grace period. A session not polled within the grace
