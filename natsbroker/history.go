@@ -104,12 +104,11 @@ func (b *Broker) fetch(ctx context.Context, pubs []pushwire.Publication, topic, 
 		Replicas:          1,
 		MemoryStorage:     true,
 	}
-	var cons jetstream.Consumer
-	err := retry(ctx, func(ctx context.Context) error {
-		var err error
-		cons, err = b.js.CreateOrUpdateConsumer(ctx, b.opts.Stream, cfg)
-		return err
-	})
+	// One attempt, not History's whole time: a cluster between leaders
+	// still answers the reads a message at a time.
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	cons, err := b.js.CreateOrUpdateConsumer(actx, b.opts.Stream, cfg)
 	if err != nil {
 		return pubs
 	}
@@ -122,9 +121,7 @@ func (b *Broker) fetch(ctx context.Context, pubs []pushwire.Publication, topic, 
 	if n == 0 {
 		return pubs
 	}
-	fctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
-	batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+	batch, err := cons.Fetch(n, jetstream.FetchContext(actx))
 	if err != nil {
 		return pubs
 	}
