@@ -84,15 +84,20 @@ func (b *Broker) History(ctx context.Context, topic string, since pushwire.Posit
 
 // directReads is how many publications History reads a request each
 // before it reads the rest through a consumer, which takes three requests
-// (create, fetch, delete) however many it reads: a resume after a short
+// (create, fetch, delete) for up to fetchBatch: a resume after a short
 // break lacks a few.
-const directReads = 8
+const (
+	directReads = 8
+	fetchBatch  = 256 // a replay's chunk: one fetch
+)
 
 // fetch appends to pubs the publications on subject from seq to last, at
-// most n of them (0: no limit), read through an ephemeral consumer in one
-// request. It may stop short of last, on a failure or on a replica behind
-// the stream's leader, whose reads History's are: the caller reads the
-// rest a message at a time.
+// most n of them (0: no limit), read through an ephemeral consumer,
+// fetchBatch a request. It may stop short of last, on a failure or on a
+// replica behind the stream's leader, whose reads History's are: the
+// caller reads the rest a message at a time, which works while a cluster
+// is between leaders, so each request here has one attempt, not History's
+// whole time.
 func (b *Broker) fetch(ctx context.Context, pubs []pushwire.Publication, topic, subject, epoch string, seq, last uint64, n int) []pushwire.Publication {
 	cfg := jetstream.ConsumerConfig{
 		Name:              nuid.Next(),
@@ -104,39 +109,46 @@ func (b *Broker) fetch(ctx context.Context, pubs []pushwire.Publication, topic, 
 		Replicas:          1,
 		MemoryStorage:     true,
 	}
-	// One attempt, not History's whole time: a cluster between leaders
-	// still answers the reads a message at a time.
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
 	cons, err := b.js.CreateOrUpdateConsumer(actx, b.opts.Stream, cfg)
+	cancel()
 	if err != nil {
 		return pubs
 	}
 	defer b.deleteConsumer(b.ctx, cfg.Name)
-	// What it holds from seq on: a fetch of that many ends without waiting.
+	// What it holds from seq on: fetches of that many end without waiting.
 	pending := int(min(cons.CachedInfo().NumPending, uint64(last-seq+1)))
 	if n <= 0 || n > pending {
 		n = pending
 	}
-	if n == 0 {
-		return pubs
-	}
-	batch, err := cons.Fetch(n, jetstream.FetchContext(actx))
-	if err != nil {
-		return pubs
-	}
-	for m := range batch.Messages() {
-		md, err := m.Metadata()
-		if err != nil || md.Sequence.Stream < seq || md.Sequence.Stream > last {
+	for n > 0 {
+		k := min(n, fetchBatch)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		batch, err := cons.Fetch(k, jetstream.FetchContext(actx))
+		if err != nil {
+			cancel()
 			break
 		}
-		pubs = append(pubs, pushwire.Publication{
-			Topic:    topic,
-			Position: pushwire.Position{Epoch: epoch, Offset: md.Sequence.Stream},
-			Type:     typeOf(m.Headers(), m.Data()),
-			Payload:  m.Data(),
-		})
-		seq = md.Sequence.Stream + 1
+		got := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil || md.Sequence.Stream < seq || md.Sequence.Stream > last {
+				break
+			}
+			pubs = append(pubs, pushwire.Publication{
+				Topic:    topic,
+				Position: pushwire.Position{Epoch: epoch, Offset: md.Sequence.Stream},
+				Type:     typeOf(m.Headers(), m.Data()),
+				Payload:  m.Data(),
+			})
+			seq = md.Sequence.Stream + 1
+			got++
+		}
+		cancel()
+		if got < k {
+			break
+		}
+		n -= k
 	}
 	return pubs
 }

@@ -264,18 +264,24 @@ func consumerCount(t testing.TB, js jetstream.JetStream) int {
 	return info.State.Consumers
 }
 
-// History reads a long gap through a consumer of its own, which it deletes
-// before it returns.
+// History reads a gap of several fetches whole and in order, and deletes
+// the consumer it read it through before it returns.
 func TestHistoryLeavesNoConsumer(t *testing.T) {
 	ns := natsServer(t, "solo", server.ClusterOpts{}, nil)
 	b := connect(t, ns, natsbroker.Options{})
 	since := latestOf(t, b, "t")
-	for i := range 100 {
+	const n = 600 // past a few batches
+	for i := range n {
 		publish(t, b, "t", fmt.Sprint(i))
 	}
 	got, _, err := history(t, b, "t", since)
-	if err != nil || len(got) != 100 || got[99] != "99" {
+	if err != nil || len(got) != n {
 		t.Fatalf("History: %d publications, %v", len(got), err)
+	}
+	for i, p := range got {
+		if p != fmt.Sprint(i) {
+			t.Fatalf("publication %d is %q", i, p)
+		}
 	}
 	if n := consumerCount(t, jsOf(t, ns)); n != 0 {
 		t.Fatalf("%d consumers after History, want 0", n)
