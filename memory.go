@@ -44,16 +44,20 @@ var ErrBrokerClosed = errors.New("pushwire: broker closed")
 // MemoryBroker is the in-process Broker, the default: history in memory,
 // delivery within the process. Its epoch is new each time one is made, so
 // a client that kept positions across a restart learns that its history is
-// gone.
+// gone. Topics do not wait for each other: each has a lock of its own.
 type MemoryBroker struct {
 	hist   History
 	epoch  string
-	mu     sync.Mutex
+	mu     sync.Mutex // guards topics and closed
 	topics map[string]*memTopic
 	closed bool
 }
 
 type memTopic struct {
+	// mu is held while a publication is appended and delivered, so that
+	// the topic's subscriptions see its publications in offset order
+	// whoever publishes.
+	mu sync.Mutex
 	// pubs holds the history, oldest first; its offsets are contiguous.
 	pubs  []memPub
 	bytes int
@@ -79,13 +83,19 @@ func NewMemoryBroker(h History) *MemoryBroker {
 	return &MemoryBroker{hist: h.withDefaults(), epoch: hex.EncodeToString(b[:]), topics: make(map[string]*memTopic)}
 }
 
-func (m *MemoryBroker) topic(name string) *memTopic {
+// topic returns name's state, made on first use, or ErrBrokerClosed.
+func (m *MemoryBroker) topic(name string) (*memTopic, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrBrokerClosed
+	}
 	t := m.topics[name]
 	if t == nil {
 		t = &memTopic{next: 1, subs: make(map[*memSub]struct{})}
 		m.topics[name] = t
 	}
-	return t
+	return t, nil
 }
 
 // Publish appends to topic's history and delivers to its subscriptions, in
@@ -94,36 +104,29 @@ func (m *MemoryBroker) Publish(ctx context.Context, topic string, typ MessageTyp
 	if err := ctx.Err(); err != nil {
 		return Position{}, err
 	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return Position{}, ErrBrokerClosed
+	t, err := m.topic(topic)
+	if err != nil {
+		return Position{}, err
 	}
-	t := m.topic(topic)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	pub := Publication{Topic: topic, Position: Position{m.epoch, t.next}, Type: typ, Payload: append([]byte(nil), payload...)}
 	t.next++
 	now := time.Now()
 	t.pubs = append(t.pubs, memPub{pub, now})
 	t.bytes += len(pub.Payload)
 	m.trim(t, now)
-	subs := make([]*memSub, 0, len(t.subs))
 	for s := range t.subs {
-		subs = append(subs, s)
-	}
-	// Delivered under m.mu, so that the subscriptions of a topic see its
-	// publications in offset order whoever publishes.
-	for _, s := range subs {
 		s.mu.Lock()
 		if !s.done {
 			s.deliver(pub)
 		}
 		s.mu.Unlock()
 	}
-	m.mu.Unlock()
 	return pub.Position, nil
 }
 
-// trim drops what History no longer keeps. The caller holds m.mu.
+// trim drops what History no longer keeps. The caller holds t.mu.
 func (m *MemoryBroker) trim(t *memTopic, now time.Time) {
 	drop := 0
 	for drop < len(t.pubs) && (len(t.pubs)-drop > m.hist.Messages || t.bytes > m.hist.Bytes || now.Sub(t.pubs[drop].at) > m.hist.MaxAge) {
@@ -138,18 +141,18 @@ func (m *MemoryBroker) trim(t *memTopic, now time.Time) {
 
 // Subscribe calls deliver with each publication on topic from now on.
 func (m *MemoryBroker) Subscribe(topic string, deliver func(Publication)) (cancel func(), err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrBrokerClosed
+	t, err := m.topic(topic)
+	if err != nil {
+		return nil, err
 	}
 	s := &memSub{deliver: deliver}
-	t := m.topic(topic)
+	t.mu.Lock()
 	t.subs[s] = struct{}{}
+	t.mu.Unlock()
 	return func() {
-		m.mu.Lock()
+		t.mu.Lock()
 		delete(t.subs, s)
-		m.mu.Unlock()
+		t.mu.Unlock()
 		s.mu.Lock()
 		s.done = true
 		s.mu.Unlock()
@@ -161,12 +164,12 @@ func (m *MemoryBroker) History(ctx context.Context, topic string, since Position
 	if err := ctx.Err(); err != nil {
 		return nil, Position{}, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, Position{}, ErrBrokerClosed
+	t, err := m.topic(topic)
+	if err != nil {
+		return nil, Position{}, err
 	}
-	t := m.topic(topic)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	m.trim(t, time.Now())
 	latest := Position{m.epoch, t.next - 1}
 	if since == (Position{}) {
