@@ -57,7 +57,11 @@ type memTopic struct {
 	// mu is held while a publication is appended and delivered, so that
 	// the topic's subscriptions see its publications in offset order
 	// whoever publishes.
-	mu sync.Mutex
+	mu   sync.Mutex
+	name string
+	// gone: dropped from the map, having had no publication and no
+	// subscription left; whoever finds it so looks the name up again.
+	gone bool
 	// pubs holds the history, oldest first; its offsets are contiguous.
 	pubs  []memPub
 	bytes int
@@ -83,19 +87,57 @@ func NewMemoryBroker(h History) *MemoryBroker {
 	return &MemoryBroker{hist: h.withDefaults(), epoch: hex.EncodeToString(b[:]), topics: make(map[string]*memTopic)}
 }
 
-// topic returns name's state, made on first use, or ErrBrokerClosed.
-func (m *MemoryBroker) topic(name string) (*memTopic, error) {
+// topic returns name's state locked, made on first use unless lookup, or
+// ErrBrokerClosed; with lookup, nil if there is none.
+func (m *MemoryBroker) topic(name string, lookup bool) (*memTopic, error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrBrokerClosed
+		}
+		t := m.topics[name]
+		if t == nil && !lookup {
+			t = &memTopic{name: name, next: 1, subs: make(map[*memSub]struct{})}
+			m.topics[name] = t
+		}
+		m.mu.Unlock()
+		if t == nil {
+			return nil, nil
+		}
+		t.mu.Lock()
+		if !t.gone {
+			return t, nil
+		}
+		t.mu.Unlock()
+		m.forget(t) // if its drop has not yet
+	}
+}
+
+// drop forgets t if nothing was published on it and nobody subscribes: a
+// name subscribed to and left costs nothing after. One that was published
+// on stays, since its offsets must not start again in this epoch. The two
+// locks are taken one after the other, never one inside the other, so
+// that a deliver that publishes on another topic cannot deadlock with it.
+func (m *MemoryBroker) drop(t *memTopic) {
+	t.mu.Lock()
+	unused := t.next == 1 && len(t.subs) == 0 && !t.gone
+	if unused {
+		t.gone = true
+	}
+	t.mu.Unlock()
+	if unused {
+		m.forget(t)
+	}
+}
+
+// forget takes t, gone, out of the map.
+func (m *MemoryBroker) forget(t *memTopic) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrBrokerClosed
+	if m.topics[t.name] == t {
+		delete(m.topics, t.name)
 	}
-	t := m.topics[name]
-	if t == nil {
-		t = &memTopic{next: 1, subs: make(map[*memSub]struct{})}
-		m.topics[name] = t
-	}
-	return t, nil
+	m.mu.Unlock()
 }
 
 // Publish appends to topic's history and delivers to its subscriptions, in
@@ -104,11 +146,10 @@ func (m *MemoryBroker) Publish(ctx context.Context, topic string, typ MessageTyp
 	if err := ctx.Err(); err != nil {
 		return Position{}, err
 	}
-	t, err := m.topic(topic)
+	t, err := m.topic(topic, false)
 	if err != nil {
 		return Position{}, err
 	}
-	t.mu.Lock()
 	defer t.mu.Unlock()
 	pub := Publication{Topic: topic, Position: Position{m.epoch, t.next}, Type: typ, Payload: append([]byte(nil), payload...)}
 	t.next++
@@ -141,12 +182,11 @@ func (m *MemoryBroker) trim(t *memTopic, now time.Time) {
 
 // Subscribe calls deliver with each publication on topic from now on.
 func (m *MemoryBroker) Subscribe(topic string, deliver func(Publication)) (cancel func(), err error) {
-	t, err := m.topic(topic)
+	t, err := m.topic(topic, false)
 	if err != nil {
 		return nil, err
 	}
 	s := &memSub{deliver: deliver}
-	t.mu.Lock()
 	t.subs[s] = struct{}{}
 	t.mu.Unlock()
 	return func() {
@@ -156,6 +196,7 @@ func (m *MemoryBroker) Subscribe(topic string, deliver func(Publication)) (cance
 		s.mu.Lock()
 		s.done = true
 		s.mu.Unlock()
+		m.drop(t)
 	}, nil
 }
 
@@ -164,12 +205,16 @@ func (m *MemoryBroker) History(ctx context.Context, topic string, since Position
 	if err := ctx.Err(); err != nil {
 		return nil, Position{}, err
 	}
-	t, err := m.topic(topic)
+	t, err := m.topic(topic, true)
 	if err != nil {
 		return nil, Position{}, err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if t == nil {
+		// Never published on: offsets start at 1.
+		t = &memTopic{next: 1}
+	} else {
+		defer t.mu.Unlock()
+	}
 	m.trim(t, time.Now())
 	latest := Position{m.epoch, t.next - 1}
 	if since == (Position{}) {

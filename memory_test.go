@@ -1,6 +1,8 @@
 package pushwire_test
 
 import (
+	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -64,5 +66,49 @@ func TestMemoryBrokerTopicsApart(t *testing.T) {
 	release()
 	if err := <-published; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A topic subscribed to and left, or asked for its history, with nothing
+// published on it costs nothing after: names a client makes up do not
+// pile up. One that was published on keeps its offsets.
+func TestMemoryBrokerForgetsUnusedTopics(t *testing.T) {
+	b := pushwire.NewMemoryBroker(pushwire.History{})
+	defer b.Close()
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	const n = 100_000
+	for i := range n {
+		name := fmt.Sprint("made-up-", i)
+		cancel, err := b.Subscribe(name, func(pushwire.Publication) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if _, latest, err := b.History(bg, name+"-history", pushwire.Position{}, 0); err != nil || latest.Offset != 0 {
+			t.Fatalf("History of an unknown topic: %v, %v", latest, err)
+		}
+	}
+	if grew := int64(heap()) - int64(before); grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes for %d unused topics", grew, n)
+	}
+
+	cancel, err := b.Subscribe("kept", func(pushwire.Publication) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := b.Publish(bg, "kept", pushwire.Text, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if pos, err := b.Publish(bg, "kept", pushwire.Text, []byte("x")); err != nil || pos.Offset != 4 {
+		t.Fatalf("publication after the last subscriber left: %v, %v; want offset 4", pos, err)
 	}
 }
