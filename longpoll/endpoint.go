@@ -205,6 +205,14 @@ func (e *endpoint) drop(n int) {
 	e.notify()
 }
 
+// dropFirst drops the first n unacknowledged records: a session since left
+// took them.
+func (e *endpoint) dropFirst(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.drop(min(n, len(e.out)))
+}
+
 // pendingAfter returns the unacknowledged records after sequence seq, up
 // to about max bytes (at least one).
 func (e *endpoint) pendingAfter(seq uint64, max int) []record {
@@ -344,12 +352,4 @@ func (e *endpoint) waitAck(ctx context.Context) {
 // least a second for the requests' round trips.
 func closeWait(hold, interval time.Duration) time.Duration {
 	return max(hold+interval, time.Second)
-}
-
-// dropFirst drops the first n unacknowledged records: a session since left
-// took them.
-func (e *endpoint) dropFirst(n int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.drop(min(n, len(e.out)))
 }

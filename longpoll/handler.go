@@ -682,9 +682,6 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request, ack uint64) {
 	http.NewResponseController(w).Flush()
 }
 
-// send takes a send's records. In a session that adopted (see
-// Handler.adopt), they follow the opening records whatever their numbers,
-// which count the session the client had before.
 // settle lets a writer that is queueing messages go on before a poll it
 // woke collects them, for as long as it queues more between two yields
 // (a few times at most): the answer then carries what the writer queued
@@ -706,6 +703,9 @@ func (s *Session) settle() {
 	}
 }
 
+// send takes a send's records. In a session that adopted (see
+// Handler.adopt), they follow the opening records whatever their numbers,
+// which count the session the client had before.
 func (s *Session) send(w http.ResponseWriter, r *http.Request, ack uint64, adopted bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.h.opts.MaxBody))
 	if err != nil {
